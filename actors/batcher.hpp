@@ -1,0 +1,35 @@
+#pragma once
+
+// The batcher: one per model version. It owns the version's model instances
+// (detached, linked, monitored) and a batch_queue. Requests from any number
+// of clients wait in the queue; whenever an instance is idle and a batch is
+// due (full, or the oldest request waited max_queue_delay_us), the batcher
+// cuts a batch, sends it to that instance, and answers every request from its
+// own slice of the output. It runs on the cooperative scheduler and never
+// blocks: forward calls run on the instances' own threads.
+
+#include <cstdint>
+#include <string>
+
+#include <caf/local_actor.hpp>
+
+#include "actors/model_instance.hpp"
+#include "config/model_config.hpp"
+#include "messages/interfaces.hpp"
+
+namespace actorserve {
+
+struct batcher_settings {
+  std::string model;
+  std::string version;
+  batching_config batching;
+  int32_t instances = 1;
+  instance_settings instance;
+};
+
+/// Spawns a batcher linked to `parent`: it exits when the parent does, and the
+/// parent hears of its exit. Its instances are spawned at once and loaded on
+/// `load`.
+batcher_actor spawn_linked_batcher(caf::local_actor* parent, batcher_settings settings);
+
+} // namespace actorserve

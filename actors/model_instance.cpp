@@ -1,0 +1,112 @@
+#include "actors/model_instance.hpp"
+
+#include <chrono>
+#include <optional>
+
+#include <ATen/Parallel.h>
+#include <torch/script.h>
+
+#include <caf/all.hpp>
+
+#include "messages/error.hpp"
+
+namespace actorserve {
+
+namespace {
+
+struct model_instance_state {
+  static inline const char* name = "model_instance";
+  std::optional<torch::jit::Module> module;
+};
+
+using instance_pointer = instance_actor::stateful_pointer<model_instance_state>;
+
+/// Wraps `x` without copying; `x` must outlive the returned tensor.
+at::Tensor as_torch(tensor& x) {
+  return torch::from_blob(x.values.data(), x.shape, torch::kFloat32);
+}
+
+caf::expected<tensor> run_forward(torch::jit::Module& module, tensor& input) {
+  try {
+    c10::InferenceMode inference;
+    auto output = module.forward({as_torch(input)});
+    if (!output.isTensor())
+      return make_error(ec::internal, "model returned a non-tensor value");
+    auto result_tensor = output.toTensor().to(torch::kFloat32).contiguous();
+    if (result_tensor.dim() == 0 || result_tensor.size(0) != input.shape[0])
+      return make_error(ec::internal, "model output's first dimension is not the batch");
+    tensor result;
+    result.shape = result_tensor.sizes().vec();
+    auto* data = result_tensor.data_ptr<float>();
+    result.values.assign(data, data + result_tensor.numel());
+    return result;
+  } catch (const c10::Error& e) {
+    return make_error(ec::internal, std::string{"forward failed: "} +
+                                      e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    return make_error(ec::internal, std::string{"forward failed: "} + e.what());
+  }
+}
+
+caf::expected<torch::jit::Module> load_module(const std::string& file) {
+  try {
+    auto module = torch::jit::load(file, torch::kCPU);
+    module.eval();
+    return module;
+  } catch (const c10::Error& e) {
+    return make_error(ec::internal, "cannot load " + file + ": " +
+                                      e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    return make_error(ec::internal, "cannot load " + file + ": " + e.what());
+  }
+}
+
+tensor warm_up_input(const std::vector<int64_t>& row_shape) {
+  tensor input;
+  input.shape.push_back(1);
+  input.shape.insert(input.shape.end(), row_shape.begin(), row_shape.end());
+  int64_t size = 1;
+  for (auto dim : row_shape)
+    size *= dim;
+  input.values.assign(static_cast<size_t>(size), 0.0f);
+  return input;
+}
+
+instance_actor::behavior_type model_instance(instance_pointer self,
+                                             instance_settings settings) {
+  return {
+    [=](atom::load) -> caf::result<int64_t> {
+      auto started = std::chrono::steady_clock::now();
+      if (!self->state.module) {
+        auto module = load_module(settings.model_file);
+        if (!module)
+          return std::move(module.error());
+        auto input = warm_up_input(settings.input_row_shape);
+        if (auto warm = run_forward(*module, input); !warm)
+          return make_error(ec::internal, "warm-up of " + settings.model_file + " failed: " +
+                                            to_api_error(warm.error()).message);
+        self->state.module = std::move(*module);
+      }
+      auto elapsed = std::chrono::steady_clock::now() - started;
+      return std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count();
+    },
+    [=](atom::forward, tensor& input) -> caf::result<tensor> {
+      if (!self->state.module)
+        return make_error(ec::model_loading, "model instance is not loaded");
+      return run_forward(*self->state.module, input);
+    },
+  };
+}
+
+} // namespace
+
+instance_actor spawn_model_instance(caf::actor_system& system, instance_settings settings) {
+  return system.spawn<caf::detached>(model_instance, std::move(settings));
+}
+
+void configure_torch_threads(int32_t threads) {
+  at::set_num_threads(threads);
+  at::set_num_interop_threads(threads);
+}
+
+} // namespace actorserve

@@ -1,0 +1,34 @@
+#pragma once
+
+// The router: one per model. It owns the version table (version -> batcher,
+// state), picks a version for each request and delegates to its batcher, so
+// the router is not on the reply path. The table is actor state, changed only
+// inside the router's own handlers: no locks.
+
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <caf/actor_system.hpp>
+
+#include "config/model_config.hpp"
+#include "messages/interfaces.hpp"
+
+namespace actorserve {
+
+struct router_settings {
+  std::string model;
+  std::filesystem::path directory; // the model's folder in the repository
+  model_config config;
+  std::vector<std::string> versions; // version folders to load at start
+  std::chrono::seconds load_timeout{300};
+  /// When set, config.json could not be used: every version is failed with
+  /// this reason and nothing is loaded.
+  std::string config_error;
+};
+
+/// Spawns a router; it starts loading every version at once.
+router_actor spawn_router(caf::actor_system& system, router_settings settings);
+
+} // namespace actorserve

@@ -1,0 +1,60 @@
+#pragma once
+
+// The router's version table: version -> batcher and state, the default
+// version and the traffic weights, and the choice of version for a request.
+// Plain data owned by one router actor; changed only from its handlers.
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+
+#include <caf/expected.hpp>
+
+#include "config/model_repository.hpp" // version_order
+#include "messages/interfaces.hpp"
+
+namespace actorserve {
+
+class version_table {
+public:
+  struct entry {
+    batcher_actor batcher;
+    version_status status;
+    int64_t current_weight = 0; // smooth weighted round-robin state
+  };
+
+  /// Adds (or replaces) a version in state `loading`.
+  void add(const std::string& version, batcher_actor batcher);
+  void mark_available(const std::string& version, int64_t load_time_ms);
+  void mark_failed(const std::string& version, std::string error);
+
+  /// Sets the configured default ("" = highest available) and the weights
+  /// for unpinned requests (empty = all to the default).
+  void set_traffic(std::string default_version, std::map<std::string, int32_t> weights);
+
+  /// The batcher for a request: the pinned version if there is one,
+  /// else by traffic weights (smooth weighted round-robin over the available
+  /// weighted versions, exact over a window), else the default, else the
+  /// highest available. Errors: version_not_found, model_loading,
+  /// unavailable.
+  caf::expected<std::pair<std::string, batcher_actor>> choose(const std::string& pinned);
+
+  /// The default an unpinned request without weights gets: the configured
+  /// one if available, else the highest available; "" when none is.
+  std::string effective_default() const;
+
+  model_status status(const std::string& model) const;
+
+  const entry* find(const std::string& version) const;
+
+private:
+  caf::error not_serving_error() const;
+  std::optional<std::string> choose_weighted();
+
+  std::map<std::string, entry, version_order> versions_;
+  std::string default_version_;
+  std::map<std::string, int32_t> weights_;
+};
+
+} // namespace actorserve

@@ -1,0 +1,493 @@
+#include "config/server_options.hpp"
+
+#include <algorithm>
+#include <arpa/inet.h>
+#include <cctype>
+#include <cerrno>
+#include <charconv>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <netinet/in.h>
+#include <optional>
+#include <sstream>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+namespace actorserve {
+namespace {
+
+using json = nlohmann::json;
+
+constexpr int64_t day_s = 24 * 60 * 60;
+constexpr int64_t tebibyte = int64_t{1} << 40;
+
+/// One server option: its flag, config key and help, and how to read it
+/// from a flag value or a config value. `name` in the functions is what an
+/// error calls the option ("--port", "server.json: port").
+struct option_descriptor {
+  std::string flag;        // "--max-body-bytes"
+  std::string key;         // "max_body_bytes"
+  std::string placeholder; // "N"; empty for a switch, which takes no value
+  std::string help;
+  std::function<std::string(const server_options&)> render;
+  std::function<void(server_options&, std::string_view text, const std::string& name)>
+      set_text;
+  std::function<void(server_options&, const json& value, const std::string& name)>
+      set_json;
+  /// Throws config_error if the option's current value is not allowed.
+  std::function<void(const server_options&, const std::string& name)> check;
+};
+
+[[noreturn]] void fail(const std::string& name, const std::string& what) {
+  throw config_error(name + ": " + what);
+}
+
+std::string quote(std::string_view text) {
+  return "\"" + std::string(text) + "\"";
+}
+
+std::string range_text(int64_t min, int64_t max) {
+  return "an integer from " + std::to_string(min) + " to " + std::to_string(max);
+}
+
+template <class Int>
+option_descriptor integer_option(std::string flag, std::string key,
+                                 std::string placeholder, Int server_options::*member,
+                                 int64_t min, int64_t max, std::string help) {
+  help += " (" + std::to_string(min) + " to " + std::to_string(max) + ")";
+  auto assign = [member, min, max](server_options& options, std::optional<int64_t> value,
+                                   const std::string& got, const std::string& name) {
+    if (!value || *value < min || *value > max)
+      fail(name, "must be " + range_text(min, max) + ", got " + got);
+    options.*member = static_cast<Int>(*value);
+  };
+  return {
+      std::move(flag),
+      std::move(key),
+      std::move(placeholder),
+      std::move(help),
+      [member](const server_options& options) { return std::to_string(options.*member); },
+      [assign](server_options& options, std::string_view text, const std::string& name) {
+        int64_t value = 0;
+        auto [end, error] =
+            std::from_chars(text.data(), text.data() + text.size(), value);
+        bool ok = error == std::errc() && end == text.data() + text.size();
+        assign(options, ok ? std::optional<int64_t>(value) : std::nullopt, quote(text),
+               name);
+      },
+      [assign](server_options& options, const json& value, const std::string& name) {
+        bool ok = value.is_number_integer() &&
+                  !(value.is_number_unsigned() &&
+                    value.get<uint64_t>() >
+                        static_cast<uint64_t>(std::numeric_limits<int64_t>::max()));
+        assign(options, ok ? std::optional<int64_t>(value.get<int64_t>()) : std::nullopt,
+               value.dump(), name);
+      },
+      [member, min, max](const server_options& options, const std::string& name) {
+        int64_t value = options.*member;
+        if (value < min || value > max)
+          fail(name,
+               "must be " + range_text(min, max) + ", got " + std::to_string(value));
+      },
+  };
+}
+
+/// A string option; an empty `choices` allows any non-empty string.
+option_descriptor string_option(std::string flag, std::string key,
+                                std::string placeholder,
+                                std::string server_options::*member,
+                                std::vector<std::string> choices, std::string help) {
+  std::string expected = "a non-empty string";
+  if (!choices.empty()) {
+    expected.clear();
+    for (const std::string& choice : choices)
+      expected += (expected.empty() ? "" : "|") + choice;
+    help += " (" + expected + ")";
+    expected = "one of " + expected;
+  }
+  auto check = [member, choices, expected](const server_options& options,
+                                           const std::string& name) {
+    const std::string& value = options.*member;
+    bool ok = choices.empty()
+                  ? !value.empty()
+                  : std::find(choices.begin(), choices.end(), value) != choices.end();
+    if (!ok)
+      fail(name, "must be " + expected + ", got " + quote(value));
+  };
+  return {
+      std::move(flag),
+      std::move(key),
+      std::move(placeholder),
+      std::move(help),
+      [member](const server_options& options) { return options.*member; },
+      [member, check](server_options& options, std::string_view text,
+                      const std::string& name) {
+        options.*member = std::string(text);
+        check(options, name);
+      },
+      [member, check, expected](server_options& options, const json& value,
+                                const std::string& name) {
+        if (!value.is_string())
+          fail(name, "must be " + expected + ", got " + value.dump());
+        options.*member = value.get<std::string>();
+        check(options, name);
+      },
+      check,
+  };
+}
+
+/// A boolean: as a flag it takes no value (`--flag`, or `--flag=true|false`).
+option_descriptor switch_option(std::string flag, std::string key,
+                                bool server_options::*member, std::string help) {
+  return {
+      std::move(flag),
+      std::move(key),
+      "",
+      std::move(help),
+      [member](const server_options& options) {
+        return std::string(options.*member ? "true" : "false");
+      },
+      [member](server_options& options, std::string_view text, const std::string& name) {
+        if (text != "true" && text != "false")
+          fail(name, "takes no value, or =true or =false, got " + quote(text));
+        options.*member = text == "true";
+      },
+      [member](server_options& options, const json& value, const std::string& name) {
+        if (!value.is_boolean())
+          fail(name, "must be true or false, got " + value.dump());
+        options.*member = value.get<bool>();
+      },
+      [](const server_options&, const std::string&) {},
+  };
+}
+
+/// Every option with a flag. --config and --help are handled by the parser.
+const std::vector<option_descriptor>& option_table() {
+  using o = server_options;
+  constexpr int64_t int32_max = std::numeric_limits<int32_t>::max();
+  static const std::vector<option_descriptor> table = {
+      string_option("--model-repository", "model_repository", "DIR", &o::model_repository,
+                    {}, "the model repository to serve"),
+      string_option("--host", "host", "ADDR", &o::host, {},
+                    "HTTP listen address; beyond loopback it needs API keys or "
+                    "--allow-unauthenticated"),
+      integer_option("--port", "port", "N", &o::port, 0, 65535,
+                     "HTTP listen port; 0 picks a free port"),
+      switch_option("--allow-unauthenticated", "allow_unauthenticated",
+                    &o::allow_unauthenticated,
+                    "listen on a non-loopback address without API keys (auth off)"),
+      integer_option("--http-threads", "http_threads", "N", &o::http_threads, 1, 1024,
+                     "worker threads of the HTTP server"),
+      integer_option("--keep-alive-max-count", "keep_alive_max_count", "N",
+                     &o::keep_alive_max_count, 1, int32_max,
+                     "requests served on one connection before it is closed"),
+      integer_option("--keep-alive-timeout-s", "keep_alive_timeout_s", "SECONDS",
+                     &o::keep_alive_timeout_s, 1, 3600,
+                     "idle time before a kept-alive connection is closed"),
+      integer_option("--read-timeout-s", "read_timeout_s", "SECONDS", &o::read_timeout_s,
+                     1, 3600, "longest wait for a request to arrive"),
+      integer_option("--write-timeout-s", "write_timeout_s", "SECONDS",
+                     &o::write_timeout_s, 1, 3600,
+                     "longest wait for a response to be sent"),
+      integer_option("--max-body-bytes", "max_body_bytes", "BYTES", &o::max_body_bytes, 1,
+                     tebibyte, "largest request body; larger ones get 413"),
+      integer_option("--max-instances-per-request", "max_instances_per_request", "N",
+                     &o::max_instances_per_request, 1, 1'000'000,
+                     "most instances in one predict request"),
+      integer_option("--max-image-pixels", "max_image_pixels", "PIXELS",
+                     &o::max_image_pixels, 1, int64_t{1} << 32,
+                     "largest decoded image (width * height); larger ones get 413"),
+      integer_option("--default-timeout-ms", "default_timeout_ms", "MS",
+                     &o::default_timeout_ms, 1, day_s * 1000,
+                     "deadline of a request without parameters.timeout_ms"),
+      integer_option("--max-timeout-ms", "max_timeout_ms", "MS", &o::max_timeout_ms, 1,
+                     day_s * 1000, "largest parameters.timeout_ms a client may ask for"),
+      integer_option("--load-timeout-s", "load_timeout_s", "SECONDS", &o::load_timeout_s,
+                     1, day_s, "longest loading plus warm-up of one model version"),
+      integer_option("--torch-threads", "torch_threads", "N", &o::torch_threads, 1, 1024,
+                     "intra-op threads of each model instance"),
+      integer_option("--job-ttl-s", "job_ttl_s", "SECONDS", &o::job_ttl_s, 1, 30 * day_s,
+                     "how long a finished async job's result is kept"),
+      integer_option("--max-jobs", "max_jobs", "N", &o::max_jobs, 1, 10'000'000,
+                     "most async jobs kept at once"),
+      integer_option("--max-job-bytes", "max_job_bytes", "BYTES", &o::max_job_bytes, 1,
+                     tebibyte, "most bytes of async job results kept at once"),
+      integer_option("--drain-timeout-s", "drain_timeout_s", "SECONDS",
+                     &o::drain_timeout_s, 0, 3600,
+                     "on SIGTERM/SIGINT, longest wait for in-flight requests"),
+      string_option("--log-format", "log_format", "FORMAT", &o::log_format,
+                    {"json", "text"}, "log line format"),
+      string_option("--log-level", "log_level", "LEVEL", &o::log_level,
+                    {"trace", "debug", "info", "warn", "error", "critical", "off"},
+                    "lowest level logged"),
+  };
+  return table;
+}
+
+/// The keys: from the environment or the config file, never from flags, so
+/// that they stay out of `ps` and shell history.
+struct key_list_descriptor {
+  std::string env;
+  std::string key;
+  std::string help;
+  std::vector<std::string> server_options::*member;
+};
+
+const std::vector<key_list_descriptor>& key_list_table() {
+  static const std::vector<key_list_descriptor> table = {
+      {"ACTORSERVE_API_KEYS", "api_keys", "keys with the predict role",
+       &server_options::api_keys},
+      {"ACTORSERVE_ADMIN_KEYS", "admin_keys",
+       "keys with the admin role (admin keys may also predict)",
+       &server_options::admin_keys},
+  };
+  return table;
+}
+
+const option_descriptor* find_flag(std::string_view flag) {
+  for (const option_descriptor& option : option_table()) {
+    if (option.flag == flag)
+      return &option;
+  }
+  return nullptr;
+}
+
+std::string_view trim(std::string_view text) {
+  auto is_space = [](char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; };
+  while (!text.empty() && is_space(text.front()))
+    text.remove_prefix(1);
+  while (!text.empty() && is_space(text.back()))
+    text.remove_suffix(1);
+  return text;
+}
+
+/// "a, b,,c" -> {"a", "b", "c"}.
+std::vector<std::string> split_keys(std::string_view text) {
+  std::vector<std::string> keys;
+  while (true) {
+    size_t comma = text.find(',');
+    std::string_view key = trim(text.substr(0, comma));
+    if (!key.empty())
+      keys.emplace_back(key);
+    if (comma == std::string_view::npos)
+      return keys;
+    text.remove_prefix(comma + 1);
+  }
+}
+
+std::string read_text(const std::string& file) {
+  std::error_code error;
+  if (std::filesystem::is_directory(file, error))
+    throw config_error(file + ": cannot read: is a directory");
+  std::ifstream in(file, std::ios::binary);
+  if (!in)
+    throw config_error(file + ": cannot read: " + std::strerror(errno));
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad())
+    throw config_error(file + ": cannot read: " + std::strerror(errno));
+  return text.str();
+}
+
+void apply_config_file(server_options& options, const std::string& file) {
+  json document;
+  try {
+    document = json::parse(read_text(file));
+  } catch (const json::parse_error& e) {
+    throw config_error(file + ": invalid JSON: " + e.what());
+  }
+  if (!document.is_object())
+    throw config_error(file + ": must be a JSON object, got " + document.dump());
+  for (const auto& item : document.items()) {
+    const std::string& key = item.key();
+    const json& value = item.value();
+    std::string name = file + ": " + key;
+    auto option = std::find_if(option_table().begin(), option_table().end(),
+                               [&](const option_descriptor& o) { return o.key == key; });
+    if (option != option_table().end()) {
+      option->set_json(options, value, name);
+      continue;
+    }
+    auto keys = std::find_if(key_list_table().begin(), key_list_table().end(),
+                             [&](const key_list_descriptor& k) { return k.key == key; });
+    if (keys == key_list_table().end())
+      fail(name, "unknown key (see --help)");
+    if (!value.is_array())
+      fail(name, "must be an array of strings");
+    std::vector<std::string>& target = options.*(keys->member);
+    target.clear();
+    for (size_t i = 0; i < value.size(); ++i) {
+      std::string element_name = name + "[" + std::to_string(i) + "]";
+      if (!value[i].is_string())
+        fail(element_name, "must be a string"); // never echo what may be a key
+      std::string_view text = trim(value[i].get_ref<const std::string&>());
+      if (text.empty())
+        fail(element_name, "must not be empty");
+      target.emplace_back(text);
+    }
+  }
+}
+
+/// Set and non-empty key variables replace the keys of the config file.
+void apply_environment(server_options& options) {
+  for (const key_list_descriptor& keys : key_list_table()) {
+    const char* text = std::getenv(keys.env.c_str());
+    if (text == nullptr)
+      continue;
+    std::vector<std::string> parsed = split_keys(text);
+    if (!parsed.empty())
+      options.*(keys.member) = std::move(parsed);
+  }
+}
+
+/// One flag of argv with its value, applied after the config file.
+struct flag_value {
+  const option_descriptor* option;
+  std::string flag;
+  std::string value;
+};
+
+bool is_dotted_quad_127(std::string_view host) {
+  int parts = 0;
+  while (true) {
+    size_t dot = host.find('.');
+    std::string_view part = host.substr(0, dot);
+    bool digits = !part.empty() && part.size() <= 3 &&
+                  std::all_of(part.begin(), part.end(),
+                              [](char c) { return c >= '0' && c <= '9'; });
+    int value = digits ? std::stoi(std::string(part)) : -1;
+    if (value < 0 || value > 255 || (parts == 0 && value != 127))
+      return false;
+    ++parts;
+    if (dot == std::string_view::npos)
+      return parts == 4;
+    host.remove_prefix(dot + 1);
+  }
+}
+
+} // namespace
+
+command_line parse_command_line(int argc, const char* const* argv) {
+  command_line result;
+  std::vector<std::string_view> args(argv + std::min(argc, 1), argv + argc);
+  if (std::find_if(args.begin(), args.end(), [](std::string_view arg) {
+        return arg == "--help" || arg == "-h";
+      }) != args.end()) {
+    result.help = true;
+    return result;
+  }
+
+  std::optional<std::string> config_file;
+  std::vector<flag_value> flags;
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string_view arg = args[i];
+    if (arg.substr(0, 2) != "--" || arg.size() == 2)
+      fail(quote(arg), arg.substr(0, 1) == "-" ? "unknown flag (see --help)"
+                                               : "unexpected argument (see --help)");
+    size_t equals = arg.find('=');
+    std::string flag(arg.substr(0, equals));
+    std::optional<std::string> value;
+    if (equals != std::string_view::npos)
+      value = std::string(arg.substr(equals + 1));
+
+    const option_descriptor* option = find_flag(flag);
+    if (option == nullptr && flag != "--config")
+      fail(flag, "unknown flag (see --help)");
+    bool is_switch = option != nullptr && option->placeholder.empty();
+    if (is_switch && !value)
+      value = "true";
+    if (!value) {
+      if (i + 1 == args.size() || args[i + 1].substr(0, 2) == "--")
+        fail(flag, "missing value");
+      value = std::string(args[++i]);
+    }
+    if (option == nullptr)
+      config_file = *value;
+    else
+      flags.push_back({option, flag, *value});
+  }
+
+  if (config_file)
+    apply_config_file(result.options, *config_file);
+  apply_environment(result.options);
+  for (const flag_value& flag : flags)
+    flag.option->set_text(result.options, flag.value, flag.flag);
+  validate(result.options);
+  return result;
+}
+
+void validate(const server_options& options) {
+  for (const option_descriptor& option : option_table())
+    option.check(options, option.key + " (" + option.flag + ")");
+  if (options.default_timeout_ms > options.max_timeout_ms)
+    fail("default_timeout_ms (--default-timeout-ms)",
+         "must not exceed max_timeout_ms (" + std::to_string(options.max_timeout_ms) +
+             "), got " + std::to_string(options.default_timeout_ms));
+  for (const key_list_descriptor& keys : key_list_table()) {
+    for (const std::string& key : options.*(keys.member)) {
+      if (trim(key).empty())
+        fail(keys.key, "holds an empty key");
+    }
+  }
+  bool has_keys = !options.api_keys.empty() || !options.admin_keys.empty();
+  if (!has_keys && !options.allow_unauthenticated && !is_loopback_address(options.host))
+    fail("host (--host)",
+         "refusing to listen on " + quote(options.host) +
+             " without authentication: no API keys are configured. Set "
+             "ACTORSERVE_API_KEYS or ACTORSERVE_ADMIN_KEYS (or api_keys/admin_keys in "
+             "the config file), or pass --allow-unauthenticated (config key "
+             "allow_unauthenticated) to serve this address without keys");
+}
+
+std::string help_text() {
+  const server_options defaults;
+  std::ostringstream out;
+  out << "Usage: actorserve [--model-repository DIR] [--host ADDR] [--port N] "
+         "[--config FILE] [options]\n\n"
+         "Options are read in this order, each overriding the one before: defaults, the\n"
+         "--config file, the environment, the flags. Flags take `--flag VALUE` or\n"
+         "`--flag=VALUE`.\n\n"
+         "Options:\n";
+  for (const option_descriptor& option : option_table()) {
+    std::string default_value = option.render(defaults);
+    out << "  " << option.flag
+        << (option.placeholder.empty() ? "" : " " + option.placeholder) << "\n      "
+        << option.help
+        << ".\n      default: " << (default_value.empty() ? "\"\"" : default_value)
+        << "; config key: " << option.key << "\n";
+  }
+  out << "  --config FILE\n"
+         "      a JSON object of config keys (those above, plus api_keys and admin_keys\n"
+         "      as arrays of strings); flags override it. Unknown keys are an error.\n"
+         "  -h, --help\n"
+         "      print this help and exit.\n\n"
+         "Environment (comma-separated; overrides the config file when non-empty):\n";
+  for (const key_list_descriptor& keys : key_list_table())
+    out << "  " << keys.env << "\n      " << keys.help << "; config key: " << keys.key
+        << "\n";
+  out << "With no keys, authentication is off and only loopback addresses may be used\n"
+         "unless --allow-unauthenticated is given.\n";
+  return out.str();
+}
+
+bool is_loopback_address(const std::string& host) {
+  std::string lower(host);
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (lower == "localhost")
+    return true;
+  if (is_dotted_quad_127(host))
+    return true;
+  std::string v6 = host.size() > 2 && host.front() == '[' && host.back() == ']'
+                       ? host.substr(1, host.size() - 2)
+                       : host;
+  in6_addr address{};
+  return inet_pton(AF_INET6, v6.c_str(), &address) == 1 && IN6_IS_ADDR_LOOPBACK(&address);
+}
+
+} // namespace actorserve

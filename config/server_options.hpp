@@ -1,0 +1,78 @@
+#pragma once
+
+// The server's options: defaults here, then an optional JSON file
+// (--config), then the environment (API keys), then command-line flags, each
+// overriding the one before. Every option has one entry in a table in
+// server_options.cpp that names its flag, its config key, its default and
+// its help text, so `--help`, the parser and the README cannot drift apart.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "config/model_config.hpp" // config_error
+
+namespace actorserve {
+
+struct server_options {
+  // Where and how to listen.
+  std::string model_repository = ACTORSERVE_DEFAULT_REPOSITORY;
+  std::string host = "127.0.0.1";
+  int32_t port = 8080;
+  bool allow_unauthenticated = false; // listen beyond loopback without keys
+  int32_t http_threads = 64;          // worker threads of the HTTP server
+  int32_t keep_alive_max_count = 10000;
+  int32_t keep_alive_timeout_s = 5;
+  int32_t read_timeout_s = 10;
+  int32_t write_timeout_s = 10;
+
+  // Request limits.
+  int64_t max_body_bytes = 10 * 1024 * 1024;
+  int32_t max_instances_per_request = 1024;
+  int64_t max_image_pixels = 4096 * 4096;
+  int64_t default_timeout_ms = 30000; // deadline when parameters.timeout_ms is absent
+  int64_t max_timeout_ms = 300000;
+
+  // Models.
+  int64_t load_timeout_s = 300; // loading plus warm-up of one version
+  int32_t torch_threads = 1;    // intra-op threads of each model instance
+
+  // Async jobs.
+  int64_t job_ttl_s = 600;
+  int32_t max_jobs = 10000;
+  int64_t max_job_bytes = 256 * 1024 * 1024;
+
+  // Operations.
+  int64_t drain_timeout_s = 30;
+  std::string log_format = "json"; // "json" or "text"
+  std::string log_level = "info";  // spdlog level name
+
+  // Keys, from ACTORSERVE_API_KEYS / ACTORSERVE_ADMIN_KEYS (comma-separated)
+  // or the config file; never from flags, so they stay out of `ps`.
+  std::vector<std::string> api_keys;
+  std::vector<std::string> admin_keys;
+};
+
+/// What parse_command_line found: options to run with, or a request for help.
+struct command_line {
+  server_options options;
+  bool help = false;
+};
+
+/// Parses argv (with `--config FILE` read first, whatever its position) and
+/// the environment. Unknown flags, missing values, bad numbers, unknown
+/// config keys and out-of-range values throw config_error naming the flag
+/// or key (and the file).
+command_line parse_command_line(int argc, const char* const* argv);
+
+/// Validates cross-field rules (ranges, log format, the loopback rule).
+/// Throws config_error naming the key.
+void validate(const server_options& options);
+
+/// The `--help` text: every flag and config key with its default.
+std::string help_text();
+
+/// True for 127.0.0.0/8, ::1 and "localhost".
+bool is_loopback_address(const std::string& host);
+
+} // namespace actorserve

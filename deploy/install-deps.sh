@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Install the Debian 12 (bookworm) packages needed to build, test and run
+# actorserve. Idempotent: only packages that are not installed yet are passed
+# to apt-get, and `apt-get update` runs at most once, only when something is
+# missing.
+#
+# Usage: deploy/install-deps.sh [--bench]
+#   --bench   also install the benchmark tools (wrk and the Flask baseline).
+set -euo pipefail
+
+usage() {
+    echo "usage: $0 [--bench]" >&2
+    exit 2
+}
+
+with_bench=0
+for arg in "$@"; do
+    case "$arg" in
+        --bench) with_bench=1 ;;
+        -h|--help) usage ;;
+        *) echo "unknown argument: $arg" >&2; usage ;;
+    esac
+done
+
+packages=(
+    # build
+    cmake g++ make pkg-config ccache ninja-build clang-format
+    # libraries
+    libtorch-dev libcaf-dev libcpp-httplib-dev libopencv-dev libspdlog-dev
+    nlohmann-json3-dev libgtest-dev libgmock-dev prometheus-cpp-dev libssl-dev
+    # models / data (tools/make_models.py, digits.png from opencv-doc)
+    opencv-doc python3 python3-torch python3-torchvision python3-opencv
+    python3-numpy
+    # tests / tools
+    curl
+)
+bench_packages=(
+    # benchmark: load generator and the Python baseline server
+    wrk gunicorn python3-flask python3-pydantic python3-prometheus-client
+    python3-flask-limiter python3-pythonjsonlogger
+)
+if (( with_bench )); then
+    packages+=("${bench_packages[@]}")
+fi
+
+SUDO=()
+if (( EUID != 0 )); then
+    SUDO=(sudo)
+fi
+
+is_installed() {
+    local status
+    status=$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null) || return 1
+    [[ "$status" == "install ok installed" ]]
+}
+
+missing=()
+for pkg in "${packages[@]}"; do
+    is_installed "$pkg" || missing+=("$pkg")
+done
+
+if (( ${#missing[@]} == 0 )); then
+    echo "install-deps: all ${#packages[@]} packages already installed"
+    exit 0
+fi
+
+echo "install-deps: installing ${#missing[@]} missing package(s): ${missing[*]}"
+"${SUDO[@]}" apt-get update
+"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y --no-install-recommends "${missing[@]}"
+echo "install-deps: done"

@@ -1,0 +1,61 @@
+#pragma once
+
+// Turns a predict body into one input batch and an output batch into the
+// public answer (../shared/API.md, "Predict body" and "Predict answer").
+// Pure functions, called on the HTTP thread; they hold no state. Validation
+// failures throw api_error naming the offending field.
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "messages/error.hpp"
+#include "messages/payloads.hpp"
+
+namespace actorserve {
+
+struct request_limits {
+  int32_t max_instances = 1024;
+  int64_t max_image_pixels = 4096 * 4096;
+  int64_t default_timeout_ms = 30000;
+  int64_t max_timeout_ms = 300000;
+  int32_t max_json_depth = 64;
+};
+
+/// `parameters` of a predict body; absent keys keep these values.
+struct predict_parameters {
+  std::optional<int32_t> top_k;  // overrides output.top_k
+  bool raw_output = false;       // adds the raw row to classifications
+  int64_t timeout_ms = 0;        // resolved: the body's value or the default
+};
+
+/// A body that passed the schema check: `instances` is a non-empty array of
+/// objects (at most max_instances), parameters are known and well typed.
+struct predict_body {
+  nlohmann::json instances;
+  predict_parameters parameters;
+};
+
+/// Parses JSON and checks the schema. invalid_json for bad JSON (or nesting
+/// deeper than max_json_depth), invalid_request for schema mismatches
+/// (field: "instances", "instances[2]", "parameters.top_k", ...),
+/// payload_too_large for too many instances.
+predict_body parse_predict_body(std::string_view body, const request_limits& limits);
+
+/// Preprocesses every instance per the model's input spec into one NCHW
+/// (or [N, shape...]) float batch. Image instances need "image" (base64
+/// JPEG/PNG), tensor instances "data" (nested arrays matching input.shape).
+/// Errors name the instance: invalid_input "instances[3].image",
+/// unsupported_media_type for non-JPEG/PNG bytes, payload_too_large for
+/// images over max_image_pixels.
+tensor build_input_batch(const predict_body& body, const input_spec& input,
+                         const request_limits& limits);
+
+/// The "predictions" array for `output` (one row per instance): softmax and
+/// top-k with labels for classification models, `output` + `shape` for raw.
+nlohmann::json format_predictions(const tensor& output, const model_spec& spec,
+                                  const predict_parameters& parameters);
+
+} // namespace actorserve

@@ -1,0 +1,280 @@
+#include "http/server.hpp"
+
+#include <chrono>
+#include <random>
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include "config/logging.hpp"
+#include "config/model_repository.hpp" // is_version_name
+#include "http/bridge.hpp"
+#include "http/predict_codec.hpp"
+#include "messages/error.hpp"
+
+namespace actorserve {
+
+namespace {
+
+using json = nlohmann::json;
+using clock = std::chrono::steady_clock;
+
+constexpr auto request_id_header = "X-Request-Id";
+/// Budget for control-plane asks (listings, health) that carry no deadline.
+constexpr std::chrono::milliseconds control_timeout{5000};
+/// Extra time HTTP waits beyond a request's deadline, so that the batcher's
+/// own deadline_exceeded answer (which drops the queued work) arrives first.
+constexpr std::chrono::milliseconds reply_grace{250};
+
+void write_json(httplib::Response& res, int status, const json& body) {
+  res.status = status;
+  res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace),
+                  "application/json");
+}
+
+void write_error(httplib::Response& res, const api_error& error) {
+  json detail{{"code", code_name(error.code)}, {"message", error.message}};
+  if (!error.field.empty())
+    detail["field"] = error.field;
+  if (wants_retry_after(error.code))
+    res.set_header("Retry-After", "1");
+  write_json(res, http_status(error.code), json{{"error", detail}});
+}
+
+/// The error for a status that cpp-httplib produced itself (no route, body
+/// over the limit, unparsable request).
+api_error error_for_status(int status) {
+  switch (status) {
+    case 404:
+      return {ec::not_found, "no such route", {}};
+    case 413:
+      return {ec::payload_too_large, "the request body is over the size limit", {}};
+    case 415:
+      return {ec::unsupported_media_type, "unsupported media type", {}};
+    case 503:
+      return {ec::unavailable, "the server is unavailable", {}};
+    default:
+      if (status >= 500)
+        return {ec::internal, "internal error", {}};
+      return {ec::invalid_request, "the request could not be processed", {}};
+  }
+}
+
+bool is_token_char(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+}
+
+/// The client's X-Request-Id when it is a sane token, else a random one.
+std::string request_id_for(const httplib::Request& req) {
+  auto given = req.get_header_value(request_id_header);
+  if (!given.empty() && given.size() <= 128 &&
+      std::all_of(given.begin(), given.end(), is_token_char))
+    return given;
+  thread_local std::mt19937_64 random{std::random_device{}()};
+  char text[33];
+  std::snprintf(text, sizeof text, "%016llx%016llx",
+                static_cast<unsigned long long>(random()),
+                static_cast<unsigned long long>(random()));
+  return text;
+}
+
+/// Runs a handler; an api_error it throws becomes the error body.
+template <class Handler>
+httplib::Server::Handler guarded(Handler handler) {
+  return [handler](const httplib::Request& req, httplib::Response& res) {
+    try {
+      handler(req, res);
+    } catch (const api_error& error) {
+      write_error(res, error);
+    } catch (const std::exception& e) {
+      write_error(res, {ec::internal, e.what(), {}});
+    }
+  };
+}
+
+/// Bodies must be JSON: a declared non-JSON content type is refused.
+void require_json_body(const httplib::Request& req) {
+  auto type = req.get_header_value("Content-Type");
+  if (type.empty())
+    return;
+  auto media = type.substr(0, type.find(';'));
+  media.erase(media.find_last_not_of(" \t") + 1);
+  std::transform(media.begin(), media.end(), media.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
+  if (media != "application/json")
+    throw api_error{ec::unsupported_media_type,
+                    "the body must be application/json, not " + media, "Content-Type"};
+}
+
+template <class T>
+T value_or_throw(caf::expected<T>&& result) {
+  if (!result)
+    throw to_api_error(result.error());
+  return std::move(*result);
+}
+
+json to_json(const version_status& status) {
+  json result{{"version", status.version},
+              {"state", to_string(status.state)},
+              {"load_time_ms", status.load_time_ms}};
+  if (!status.error.empty())
+    result["error"] = status.error;
+  return result;
+}
+
+json to_json(const model_status& status) {
+  json versions = json::array();
+  for (const auto& version : status.versions)
+    versions.push_back(to_json(version));
+  json traffic = json::object();
+  for (const auto& [version, weight] : status.traffic)
+    traffic[version] = weight;
+  return {{"name", status.name},
+          {"default_version", status.default_version},
+          {"traffic", traffic},
+          {"ready", is_serving(status)},
+          {"versions", versions}};
+}
+
+std::chrono::milliseconds remaining(clock::time_point deadline) {
+  return std::max(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now()),
+                  std::chrono::milliseconds{1});
+}
+
+} // namespace
+
+http_server::http_server(caf::actor_system& system, registry_actor registry,
+                         server_options options)
+  : system_(system),
+    registry_(std::move(registry)),
+    options_(std::move(options)),
+    server_(std::make_unique<httplib::Server>()) {
+  auto threads = static_cast<size_t>(options_.http_threads);
+  server_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  server_->set_payload_max_length(static_cast<size_t>(options_.max_body_bytes));
+  server_->set_keep_alive_max_count(static_cast<size_t>(options_.keep_alive_max_count));
+  server_->set_keep_alive_timeout(options_.keep_alive_timeout_s);
+  server_->set_read_timeout(options_.read_timeout_s, 0);
+  server_->set_write_timeout(options_.write_timeout_s, 0);
+  server_->set_tcp_nodelay(true);
+  install_routes();
+}
+
+http_server::~http_server() = default;
+
+int http_server::bind() {
+  if (options_.port == 0)
+    return server_->bind_to_any_port(options_.host);
+  return server_->bind_to_port(options_.host, options_.port) ? options_.port : -1;
+}
+
+bool http_server::serve() {
+  return server_->listen_after_bind();
+}
+
+void http_server::stop() {
+  server_->stop();
+}
+
+void http_server::install_routes() {
+  auto& server = *server_;
+  server.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+    res.set_header(request_id_header, request_id_for(req));
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+  server.set_error_handler([](const httplib::Request&, httplib::Response& res) {
+    if (res.body.empty())
+      write_error(res, error_for_status(res.status));
+  });
+  server.set_logger([](const httplib::Request& req, const httplib::Response& res) {
+    log_event(spdlog::level::info, "access",
+              {{"request_id", res.get_header_value(request_id_header)},
+               {"client_ip", req.remote_addr},
+               {"method", req.method},
+               {"path", req.path},
+               {"status", res.status},
+               {"input_bytes", req.body.size()}});
+  });
+
+  request_limits limits{options_.max_instances_per_request, options_.max_image_pixels,
+                        options_.default_timeout_ms, options_.max_timeout_ms};
+
+  auto predict = [this, limits](const httplib::Request& req, httplib::Response& res,
+                                const std::string& model, const std::string& pinned) {
+    require_json_body(req);
+    if (!pinned.empty() && !is_version_name(pinned))
+      throw api_error{ec::version_not_found, "version '" + pinned + "' does not exist",
+                      "version"};
+    auto body = parse_predict_body(req.body, limits);
+    auto deadline = clock::now() + std::chrono::milliseconds{body.parameters.timeout_ms};
+    auto [router, spec] = value_or_throw(
+      ask<router_actor, model_spec>(system_, registry_, remaining(deadline), atom::resolve_v,
+                                    model));
+    predict_request request{pinned, build_input_batch(body, spec.input, limits),
+                            remaining(deadline).count()};
+    auto [reply] = value_or_throw(ask<predict_reply>(
+      system_, router, remaining(deadline) + reply_grace, atom::predict_v, std::move(request)));
+    write_json(res, 200,
+               {{"model", spec.name},
+                {"version", reply.version},
+                {"predictions", format_predictions(reply.output, spec, body.parameters)}});
+  };
+
+  server.Post(R"(/api/v1/models/([^/]+)/predict)",
+              guarded([predict](const httplib::Request& req, httplib::Response& res) {
+                predict(req, res, req.matches[1], req.get_header_value("X-Model-Version"));
+              }));
+  server.Post(R"(/api/v1/models/([^/]+)/versions/([^/]+)/predict)",
+              guarded([predict](const httplib::Request& req, httplib::Response& res) {
+                predict(req, res, req.matches[1], req.matches[2]);
+              }));
+
+  server.Get("/api/v1/models", guarded([this](const httplib::Request&, httplib::Response& res) {
+               auto [statuses] = value_or_throw(
+                 ask<std::vector<model_status>>(system_, registry_, control_timeout,
+                                                atom::list_v));
+               json models = json::array();
+               for (const auto& status : statuses)
+                 models.push_back(to_json(status));
+               write_json(res, 200, {{"models", models}});
+             }));
+  server.Get(R"(/api/v1/models/([^/]+))",
+             guarded([this](const httplib::Request& req, httplib::Response& res) {
+               auto [status] = value_or_throw(ask<model_status>(
+                 system_, registry_, control_timeout, atom::status_v, std::string{req.matches[1]}));
+               write_json(res, 200, to_json(status));
+             }));
+
+  server.Get("/health", guarded([this](const httplib::Request&, httplib::Response& res) {
+               // Liveness: answers 200 whenever the process serves HTTP.
+               auto statuses = ask<std::vector<model_status>>(system_, registry_,
+                                                              control_timeout, atom::list_v);
+               bool loaded = false;
+               size_t models = 0;
+               if (statuses) {
+                 auto& all = std::get<0>(*statuses);
+                 models = all.size();
+                 loaded = std::any_of(all.begin(), all.end(), is_serving);
+               }
+               write_json(res, 200,
+                          {{"status", "healthy"},
+                           {"model_loaded", loaded},
+                           {"models", models},
+                           {"draining", draining_.load()},
+                           {"version", ACTORSERVE_VERSION}});
+             }));
+
+  server.Get("/ready", guarded([this](const httplib::Request&, httplib::Response& res) {
+               if (draining_)
+                 throw api_error{ec::unavailable, "the server is shutting down", {}};
+               auto [statuses] = value_or_throw(ask<std::vector<model_status>>(
+                 system_, registry_, control_timeout, atom::list_v));
+               for (const auto& status : statuses)
+                 if (!is_serving(status))
+                   throw api_error{ec::model_loading,
+                                   "model " + status.name + " has no serving version", {}};
+               write_json(res, 200, {{"status", "ready"}, {"models", statuses.size()}});
+             }));
+}
+
+} // namespace actorserve

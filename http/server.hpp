@@ -1,0 +1,51 @@
+#pragma once
+
+// The HTTP front: cpp-httplib's thread pool turns requests into messages to
+// the registry and routers and their replies into JSON. It holds no model
+// state and caches no actor handle across requests: every request asks the
+// registry, which is what lets a reload take effect at once. Handlers run on
+// HTTP threads and block only in ask(), always with a deadline.
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include <caf/actor_system.hpp>
+
+#include "config/server_options.hpp"
+#include "messages/interfaces.hpp"
+
+namespace httplib {
+class Server;
+}
+
+namespace actorserve {
+
+class http_server {
+public:
+  http_server(caf::actor_system& system, registry_actor registry, server_options options);
+  ~http_server();
+
+  /// Binds host:port (port 0 picks a free one); returns the port, or -1.
+  int bind();
+
+  /// Serves until stop(); call after bind(), on its own thread.
+  bool serve();
+
+  /// Readiness turns 503 from now on (the first step of a graceful stop).
+  void begin_drain() { draining_ = true; }
+
+  /// Closes the listener; requests in flight finish, then serve() returns.
+  void stop();
+
+private:
+  void install_routes();
+
+  caf::actor_system& system_;
+  registry_actor registry_;
+  server_options options_;
+  std::unique_ptr<httplib::Server> server_;
+  std::atomic<bool> draining_{false};
+};
+
+} // namespace actorserve

@@ -1,0 +1,124 @@
+// actorserve: a model server where every moving part is an actor.
+//
+// main wires the parts together: options, logging, the actor system, the
+// registry (which loads the repository), the HTTP server; then it waits for
+// SIGTERM/SIGINT and stops in order: readiness 503, listener closed, in-flight
+// requests drained (up to drain_timeout_s), actors stopped, exit 0. A second
+// signal exits at once.
+
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <thread>
+
+#include <caf/all.hpp>
+#include <spdlog/spdlog.h>
+
+#include "actors/model_instance.hpp"
+#include "actors/registry.hpp"
+#include "config/logging.hpp"
+#include "config/server_options.hpp"
+#include "http/bridge.hpp"
+#include "http/server.hpp"
+#include "messages/type_ids.hpp"
+
+namespace {
+
+using namespace actorserve;
+
+/// Blocks the shutdown signals in this thread and every thread it starts, so
+/// that only wait_for_signal() receives them.
+sigset_t block_shutdown_signals() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  return signals;
+}
+
+int wait_for_signal(const sigset_t& signals) {
+  int received = 0;
+  sigwait(&signals, &received);
+  return received;
+}
+
+/// Waits until no version is still loading (each has become available or
+/// failed), so that the ready line means what it says.
+void wait_for_initial_loads(caf::actor_system& system, const registry_actor& registry) {
+  for (;;) {
+    auto statuses = ask<std::vector<model_status>>(system, registry,
+                                                   std::chrono::seconds{5}, atom::list_v);
+    bool loading = false;
+    if (statuses)
+      for (const auto& model : std::get<0>(*statuses))
+        for (const auto& version : model.versions)
+          loading = loading || version.state == version_state::loading;
+    if (statuses && !loading)
+      return;
+    std::this_thread::sleep_for(std::chrono::milliseconds{50});
+  }
+}
+
+int run(const server_options& options) {
+  auto signals = block_shutdown_signals();
+  configure_torch_threads(options.torch_threads);
+
+  caf::actor_system_config cfg;
+  register_message_types(cfg);
+  caf::actor_system system{cfg};
+
+  registry_settings settings{options.model_repository,
+                             std::chrono::seconds{options.load_timeout_s}};
+  auto registry = spawn_registry(system, settings);
+
+  http_server server{system, registry, options};
+  auto port = server.bind();
+  if (port < 0) {
+    spdlog::critical("cannot listen on {}:{}", options.host, options.port);
+    caf::anon_send_exit(registry, caf::exit_reason::user_shutdown);
+    return 1;
+  }
+  std::thread http_thread{[&] { server.serve(); }};
+  log_event(spdlog::level::info, "listening",
+            {{"host", options.host}, {"port", port}, {"repository", options.model_repository}});
+
+  wait_for_initial_loads(system, registry);
+  std::printf("actorserve ready on http://%s:%d\n", options.host.c_str(), port);
+  std::fflush(stdout);
+
+  auto signal = wait_for_signal(signals);
+  log_event(spdlog::level::info, "shutdown", {{"signal", strsignal(signal)}});
+  server.begin_drain();
+  // A second signal, or the drain timeout, ends the process at once.
+  std::thread watchdog{[&signals, drain = options.drain_timeout_s] {
+    struct timespec timeout{static_cast<time_t>(drain), 0};
+    auto second = sigtimedwait(&signals, nullptr, &timeout);
+    log_event(spdlog::level::warn, "forced_exit",
+              {{"reason", second > 0 ? "second signal" : "drain timeout"}});
+    std::_Exit(second > 0 ? 1 : 0);
+  }};
+  watchdog.detach();
+  server.stop();
+  http_thread.join();
+  caf::anon_send_exit(registry, caf::exit_reason::user_shutdown);
+  log_event(spdlog::level::info, "stopped", {});
+  return 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  try {
+    auto command = actorserve::parse_command_line(argc, argv);
+    if (command.help) {
+      std::cout << actorserve::help_text();
+      return 0;
+    }
+    actorserve::setup_logging(command.options.log_format, command.options.log_level);
+    return run(command.options);
+  } catch (const actorserve::config_error& e) {
+    std::cerr << "actorserve: " << e.what() << "\n";
+    return 2;
+  }
+}

@@ -1,0 +1,93 @@
+#pragma once
+
+// Every typed actor interface of actorserve, and the atoms they use. Handlers
+// carry a one-line comment each. The path of a predict call:
+//   HTTP --resolve--> registry, then HTTP --predict--> router --delegate-->
+//   batcher --forward--> model instance; the batcher answers the HTTP asker.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <caf/atom.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+
+#include "messages/payloads.hpp"
+
+namespace actorserve::atom {
+
+using predict = caf::atom_constant<caf::atom("predict")>;
+using forward = caf::atom_constant<caf::atom("forward")>;
+using load = caf::atom_constant<caf::atom("load")>;
+using status = caf::atom_constant<caf::atom("status")>;
+using list = caf::atom_constant<caf::atom("list")>;
+using resolve = caf::atom_constant<caf::atom("resolve")>;
+using flush = caf::atom_constant<caf::atom("flush")>;
+using expire = caf::atom_constant<caf::atom("expire")>;
+using stats = caf::atom_constant<caf::atom("stats")>;
+
+constexpr predict predict_v{};
+constexpr forward forward_v{};
+constexpr load load_v{};
+constexpr status status_v{};
+constexpr list list_v{};
+constexpr resolve resolve_v{};
+constexpr flush flush_v{};
+constexpr expire expire_v{};
+constexpr stats stats_v{};
+
+} // namespace actorserve::atom
+
+namespace actorserve {
+
+/// Owns one torch::jit::Module of one model version. Detached: forward calls
+/// block its own thread, never the scheduler.
+using instance_actor = caf::typed_actor<
+  // Loads the TorchScript archive and runs one warm-up forward; replies with
+  // the load time in milliseconds, or an error saying why it failed.
+  caf::replies_to<atom::load>::with<int64_t>,
+  // Runs one forward call on a batch; replies with the output batch.
+  caf::replies_to<atom::forward, tensor>::with<tensor>>;
+
+/// Counters a batcher keeps about what batching does.
+struct batcher_stats {
+  int64_t batches = 0;
+  int64_t batched_rows = 0;
+  int64_t queue_depth = 0;
+  int64_t rejected_overloaded = 0;
+  int64_t expired = 0;
+};
+
+/// Queues the requests of one model version and feeds its instances batches.
+using batcher_actor = caf::typed_actor<
+  // Loads and warms up every instance; replies with the slowest load time.
+  caf::replies_to<atom::load>::with<int64_t>,
+  // Queues a request; answers it from its slices of the batch outputs.
+  caf::replies_to<atom::predict, predict_request>::with<predict_reply>,
+  // Replies with the batching counters.
+  caf::replies_to<atom::stats>::with<batcher_stats>>;
+
+/// One per model: the version table, the choice of version, the spec.
+using router_actor = caf::typed_actor<
+  // Picks a version (pinned, weighted, default) and delegates to its batcher.
+  caf::replies_to<atom::predict, predict_request>::with<predict_reply>,
+  // Replies with the model's versions, states, default and traffic.
+  caf::replies_to<atom::status>::with<model_status>>;
+
+/// One per node: model name to router.
+using registry_actor = caf::typed_actor<
+  // Replies with the model's router and the spec to pre/post-process with.
+  caf::replies_to<atom::resolve, std::string>::with<router_actor, model_spec>,
+  // Replies with the status of every model, ordered by name.
+  caf::replies_to<atom::list>::with<std::vector<model_status>>,
+  // Replies with one model's status.
+  caf::replies_to<atom::status, std::string>::with<model_status>>;
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, batcher_stats& x) {
+  return f(caf::meta::type_name("actorserve::batcher_stats"), x.batches,
+           x.batched_rows, x.queue_depth, x.rejected_overloaded, x.expired);
+}
+
+} // namespace actorserve

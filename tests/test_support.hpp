@@ -1,0 +1,82 @@
+#pragma once
+
+// Shared by the tests: temporary folders, the generated model repository, and
+// a running actorserve process with a small HTTP client for end-to-end tests.
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+namespace actorserve::testing {
+
+/// A fresh directory under the system temp dir, removed on destruction.
+class temp_dir {
+public:
+  temp_dir();
+  ~temp_dir();
+  temp_dir(const temp_dir&) = delete;
+  temp_dir& operator=(const temp_dir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+private:
+  std::filesystem::path path_;
+};
+
+/// The repository made by tools/make_models.py during the build
+/// (ACTORSERVE_MODELS_DIR/repository) and the held-out digits file.
+std::filesystem::path generated_repository();
+std::filesystem::path digits_holdout_file();
+
+/// Copies one model folder (all versions, or only `versions`) of the generated
+/// repository into `target`.
+void copy_model(const std::string& model, const std::filesystem::path& target,
+                const std::vector<std::string>& versions = {});
+
+void write_file(const std::filesystem::path& file, const std::string& content);
+std::string read_file(const std::filesystem::path& file);
+std::string base64_encode(const std::string& bytes);
+
+/// The real actorserve binary, started on port 0; the port comes from its
+/// ready line on stdout. Stopped (SIGTERM, then SIGKILL) on destruction.
+class server_process {
+public:
+  explicit server_process(std::vector<std::string> args,
+                          std::map<std::string, std::string> env = {},
+                          std::chrono::seconds ready_timeout = std::chrono::seconds{120});
+  ~server_process();
+  server_process(const server_process&) = delete;
+  server_process& operator=(const server_process&) = delete;
+
+  int port() const { return port_; }
+  int pid() const { return pid_; }
+  /// A new client for this server (one per thread).
+  httplib::Client client() const;
+  /// Sends SIGTERM and waits for the exit status (-1 on timeout).
+  int terminate(std::chrono::seconds timeout = std::chrono::seconds{40});
+  /// Everything the process wrote to stderr so far.
+  std::string stderr_text() const;
+
+private:
+  int pid_ = -1;
+  int port_ = 0;
+  std::filesystem::path stderr_file_;
+  temp_dir logs_;
+};
+
+/// POSTs JSON; returns status and parsed body (null when not JSON).
+struct http_answer {
+  int status = 0;
+  nlohmann::json body;
+  httplib::Headers headers;
+};
+http_answer post_json(httplib::Client& client, const std::string& path, const std::string& body,
+                      const httplib::Headers& headers = {});
+http_answer get_json(httplib::Client& client, const std::string& path,
+                     const httplib::Headers& headers = {});
+
+} // namespace actorserve::testing
