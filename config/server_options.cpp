@@ -183,6 +183,8 @@ const std::vector<option_descriptor>& option_table() {
                     "listen on a non-loopback address without API keys (auth off)"),
       integer_option("--http-threads", "http_threads", "N", &o::http_threads, 1, 1024,
                      "worker threads of the HTTP server"),
+      integer_option("--listen-backlog", "listen_backlog", "N", &o::listen_backlog, 1, 65535,
+                     "connections the kernel queues before they are accepted"),
       integer_option("--keep-alive-max-count", "keep_alive_max_count", "N",
                      &o::keep_alive_max_count, 1, int32_max,
                      "requests served on one connection before it is closed"),

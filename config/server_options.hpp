@@ -20,7 +20,8 @@ struct server_options {
   std::string host = "127.0.0.1";
   int32_t port = 8080;
   bool allow_unauthenticated = false; // listen beyond loopback without keys
-  int32_t http_threads = 64;          // worker threads of the HTTP server
+  int32_t http_threads = 128;         // worker threads of the HTTP server
+  int32_t listen_backlog = 1024;      // cpp-httplib's own backlog is 5
   int32_t keep_alive_max_count = 10000;
   int32_t keep_alive_timeout_s = 5;
   int32_t read_timeout_s = 10;

@@ -3,6 +3,8 @@
 #include <chrono>
 #include <random>
 
+#include <sys/socket.h>
+
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
@@ -143,12 +145,19 @@ std::chrono::milliseconds remaining(clock::time_point deadline) {
 
 } // namespace
 
+/// cpp-httplib 0.11 listens with a backlog of 5, so bursts of new connections
+/// are reset; listen() again on the bound socket raises it (Linux allows it).
+class backlog_server : public httplib::Server {
+public:
+  bool set_backlog(int backlog) { return ::listen(svr_sock_, backlog) == 0; }
+};
+
 http_server::http_server(caf::actor_system& system, registry_actor registry,
                          server_options options)
   : system_(system),
     registry_(std::move(registry)),
     options_(std::move(options)),
-    server_(std::make_unique<httplib::Server>()) {
+    server_(std::make_unique<backlog_server>()) {
   auto threads = static_cast<size_t>(options_.http_threads);
   server_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   server_->set_payload_max_length(static_cast<size_t>(options_.max_body_bytes));
@@ -163,9 +172,12 @@ http_server::http_server(caf::actor_system& system, registry_actor registry,
 http_server::~http_server() = default;
 
 int http_server::bind() {
-  if (options_.port == 0)
-    return server_->bind_to_any_port(options_.host);
-  return server_->bind_to_port(options_.host, options_.port) ? options_.port : -1;
+  auto port = options_.port == 0 ? server_->bind_to_any_port(options_.host)
+              : server_->bind_to_port(options_.host, options_.port) ? options_.port
+                                                                    : -1;
+  if (port > 0 && !server_->set_backlog(options_.listen_backlog))
+    return -1;
+  return port;
 }
 
 bool http_server::serve() {

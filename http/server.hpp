@@ -15,11 +15,9 @@
 #include "config/server_options.hpp"
 #include "messages/interfaces.hpp"
 
-namespace httplib {
-class Server;
-}
-
 namespace actorserve {
+
+class backlog_server;
 
 class http_server {
 public:
@@ -44,7 +42,7 @@ private:
   caf::actor_system& system_;
   registry_actor registry_;
   server_options options_;
-  std::unique_ptr<httplib::Server> server_;
+  std::unique_ptr<backlog_server> server_;
   std::atomic<bool> draining_{false};
 };
 

@@ -191,6 +191,7 @@ httplib::Client server_process::client() const {
   httplib::Client client{"127.0.0.1", port_};
   client.set_read_timeout(60, 0);
   client.set_keep_alive(true);
+  client.set_tcp_nodelay(true); // else Nagle + delayed ACK add 40 ms a request
   return client;
 }
 
@@ -198,8 +199,10 @@ namespace {
 
 http_answer to_answer(const httplib::Result& result) {
   http_answer answer;
-  if (!result)
+  if (!result) {
+    answer.body = {{"transport_error", httplib::to_string(result.error())}};
     return answer;
+  }
   answer.status = result->status;
   answer.headers = result->headers;
   answer.body = nlohmann::json::parse(result->body, nullptr, false);
