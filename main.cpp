@@ -14,6 +14,7 @@
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/job_store.hpp"
 #include "actors/model_instance.hpp"
 #include "actors/registry.hpp"
 #include "config/logging.hpp"
@@ -71,12 +72,15 @@ int run(const server_options& options) {
   registry_settings settings{options.model_repository,
                              std::chrono::seconds{options.load_timeout_s}};
   auto registry = spawn_registry(system, settings);
+  auto jobs = spawn_job_store(system, {std::chrono::seconds{options.job_ttl_s}, options.max_jobs,
+                                       options.max_job_bytes, options.max_running_jobs});
 
-  http_server server{system, registry, options};
+  http_server server{system, registry, jobs, options};
   auto port = server.bind();
   if (port < 0) {
     spdlog::critical("cannot listen on {}:{}", options.host, options.port);
     caf::anon_send_exit(registry, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(jobs, caf::exit_reason::user_shutdown);
     return 1;
   }
   std::thread http_thread{[&] { server.serve(); }};
@@ -101,6 +105,7 @@ int run(const server_options& options) {
   watchdog.detach();
   server.stop();
   http_thread.join();
+  caf::anon_send_exit(jobs, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(registry, caf::exit_reason::user_shutdown);
   log_event(spdlog::level::info, "stopped", {});
   return 0;

@@ -42,6 +42,7 @@ struct server_options {
   int64_t job_ttl_s = 600;
   int32_t max_jobs = 10000;
   int64_t max_job_bytes = 256 * 1024 * 1024;
+  int32_t max_running_jobs = 32; // jobs in the routers at once; the rest queue
 
   // Operations.
   int64_t drain_timeout_s = 30;

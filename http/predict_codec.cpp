@@ -177,12 +177,12 @@ predict_parameters parse_parameters(const json& parameters,
   for (const auto& [name, value] : parameters.items()) {
     const auto field = "parameters." + key_text(name);
     if (name == "top_k") {
-      result.top_k = static_cast<int32_t>(
+      result.output.top_k = static_cast<int32_t>(
           integer_in_range(value, 1, std::numeric_limits<int32_t>::max(), field));
     } else if (name == "raw_output") {
       if (!value.is_boolean())
         fail(ec::invalid_request, field, "must be true or false");
-      result.raw_output = value.get<bool>();
+      result.output.raw_output = value.get<bool>();
     } else if (name == "timeout_ms") {
       result.timeout_ms = integer_in_range(value, 1, limits.max_timeout_ms, field);
     } else {
@@ -358,13 +358,13 @@ std::vector<double> softmax(const float* row, int64_t size) {
 }
 
 json classify_row(const float* row, int64_t size, int64_t index, const model_spec& spec,
-                  const predict_parameters& parameters) {
+                  const output_options& options) {
   if (std::any_of(row, row + size, [](float x) { return std::isnan(x); }))
     fail(ec::internal, "",
          "model output row " + std::to_string(index) +
              " contains NaN; cannot rank classes");
   const auto scores = softmax(row, size);
-  const int64_t wanted = parameters.top_k.value_or(spec.output.top_k);
+  const int64_t wanted = options.top_k > 0 ? options.top_k : spec.output.top_k;
   const auto k = static_cast<size_t>(std::clamp<int64_t>(wanted, 1, size));
   std::vector<size_t> order(static_cast<size_t>(size));
   std::iota(order.begin(), order.end(), size_t{0});
@@ -382,7 +382,7 @@ json classify_row(const float* row, int64_t size, int64_t index, const model_spe
   }
   json prediction = top.front();
   prediction["top_k"] = std::move(top);
-  if (parameters.raw_output)
+  if (options.raw_output)
     prediction["output"] = row_values(row, size);
   return prediction;
 }
@@ -432,7 +432,7 @@ tensor build_input_batch(const predict_body& body, const input_spec& input,
 }
 
 json format_predictions(const tensor& output, const model_spec& spec,
-                        const predict_parameters& parameters) {
+                        const output_options& options) {
   json predictions = json::array();
   if (output.shape.empty())
     return predictions;
@@ -451,11 +451,18 @@ json format_predictions(const tensor& output, const model_spec& spec,
   for (int64_t r = 0; r < rows; ++r) {
     const float* row = output.values.data() + r * size;
     if (spec.output.type == output_kind::classification)
-      elements.push_back(classify_row(row, size, r, spec, parameters));
+      elements.push_back(classify_row(row, size, r, spec, options));
     else
       elements.push_back({{"output", row_values(row, size)}, {"shape", row_shape}});
   }
   return predictions;
+}
+
+json format_answer(const predict_reply& reply, const model_spec& spec,
+                  const output_options& options) {
+  return {{"model", spec.name},
+          {"version", reply.version},
+          {"predictions", format_predictions(reply.output, spec, options)}};
 }
 
 } // namespace actorserve

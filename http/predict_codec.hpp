@@ -26,9 +26,8 @@ struct request_limits {
 
 /// `parameters` of a predict body; absent keys keep these values.
 struct predict_parameters {
-  std::optional<int32_t> top_k;  // overrides output.top_k
-  bool raw_output = false;       // adds the raw row to classifications
-  int64_t timeout_ms = 0;        // resolved: the body's value or the default
+  output_options output;  // top_k (0: the model's) and raw_output
+  int64_t timeout_ms = 0; // resolved: the body's value or the default
 };
 
 /// A body that passed the schema check: `instances` is a non-empty array of
@@ -56,6 +55,11 @@ tensor build_input_batch(const predict_body& body, const input_spec& input,
 /// The "predictions" array for `output` (one row per instance): softmax and
 /// top-k with labels for classification models, `output` + `shape` for raw.
 nlohmann::json format_predictions(const tensor& output, const model_spec& spec,
-                                  const predict_parameters& parameters);
+                                  const output_options& options);
+
+/// The whole predict answer: {"model", "version", "predictions"}. Shared by
+/// synchronous predictions and finished jobs.
+nlohmann::json format_answer(const predict_reply& reply, const model_spec& spec,
+                             const output_options& options);
 
 } // namespace actorserve

@@ -153,9 +153,10 @@ public:
 };
 
 http_server::http_server(caf::actor_system& system, registry_actor registry,
-                         server_options options)
+                         job_store_actor jobs, server_options options)
   : system_(system),
     registry_(std::move(registry)),
+    jobs_(std::move(jobs)),
     options_(std::move(options)),
     server_(std::make_unique<backlog_server>()) {
   auto threads = static_cast<size_t>(options_.http_threads);
@@ -211,25 +212,40 @@ void http_server::install_routes() {
   request_limits limits{options_.max_instances_per_request, options_.max_image_pixels,
                         options_.default_timeout_ms, options_.max_timeout_ms};
 
-  auto predict = [this, limits](const httplib::Request& req, httplib::Response& res,
-                                const std::string& model, const std::string& pinned) {
+  // Everything a predict call and a job submission share: validation, the
+  // model's router and spec, and the preprocessed input batch.
+  auto prepare = [this, limits](const httplib::Request& req, const std::string& model,
+                                const std::string& pinned) {
     require_json_body(req);
     if (!pinned.empty() && !is_version_name(pinned))
       throw api_error{ec::version_not_found, "version '" + pinned + "' does not exist",
                       "version"};
     auto body = parse_predict_body(req.body, limits);
     auto deadline = clock::now() + std::chrono::milliseconds{body.parameters.timeout_ms};
-    auto [router, spec] = value_or_throw(
-      ask<router_actor, model_spec>(system_, registry_, remaining(deadline), atom::resolve_v,
-                                    model));
-    predict_request request{pinned, build_input_batch(body, spec.input, limits),
-                            remaining(deadline).count()};
-    auto [reply] = value_or_throw(ask<predict_reply>(
-      system_, router, remaining(deadline) + reply_grace, atom::predict_v, std::move(request)));
-    write_json(res, 200,
-               {{"model", spec.name},
-                {"version", reply.version},
-                {"predictions", format_predictions(reply.output, spec, body.parameters)}});
+    auto [router, spec] = value_or_throw(ask<router_actor, model_spec>(
+      system_, registry_, remaining(deadline), atom::resolve_v, model));
+    auto input = build_input_batch(body, spec.input, limits);
+    return job_submission{router, spec,
+                          predict_request{pinned, std::move(input), remaining(deadline).count()},
+                          body.parameters.output};
+  };
+
+  auto predict = [this, prepare](const httplib::Request& req, httplib::Response& res,
+                                 const std::string& model, const std::string& pinned) {
+    auto call = prepare(req, model, pinned);
+    auto timeout = std::chrono::milliseconds{call.request.timeout_ms} + reply_grace;
+    auto [reply] = value_or_throw(ask<predict_reply>(system_, call.router, timeout,
+                                                     atom::predict_v, std::move(call.request)));
+    write_json(res, 200, format_answer(reply, call.spec, call.output));
+  };
+
+  auto submit_job = [this, prepare](const httplib::Request& req, httplib::Response& res,
+                                    const std::string& model, const std::string& pinned) {
+    auto [id] = value_or_throw(
+      ask<std::string>(system_, jobs_, control_timeout, atom::submit_v, prepare(req, model, pinned)));
+    auto location = "/api/v1/jobs/" + id;
+    res.set_header("Location", location);
+    write_json(res, 202, {{"job_id", id}, {"status", "queued"}, {"location", location}});
   };
 
   server.Post(R"(/api/v1/models/([^/]+)/predict)",
@@ -240,6 +256,37 @@ void http_server::install_routes() {
               guarded([predict](const httplib::Request& req, httplib::Response& res) {
                 predict(req, res, req.matches[1], req.matches[2]);
               }));
+  server.Post(R"(/api/v1/models/([^/]+)/jobs)",
+              guarded([submit_job](const httplib::Request& req, httplib::Response& res) {
+                submit_job(req, res, req.matches[1], req.get_header_value("X-Model-Version"));
+              }));
+  server.Get(R"(/api/v1/jobs/([^/]+))",
+             guarded([this](const httplib::Request& req, httplib::Response& res) {
+               auto [job] = value_or_throw(ask<job_view>(system_, jobs_, control_timeout,
+                                                         atom::get_v, std::string{req.matches[1]}));
+               json body{{"job_id", job.id}, {"status", to_string(job.state)}};
+               switch (job.state) {
+                 case job_state::queued:
+                 case job_state::running:
+                   write_json(res, 202, body);
+                   return;
+                 case job_state::succeeded:
+                   body["result"] = format_answer(job.reply, job.spec, job.output);
+                   break;
+                 case job_state::failed: {
+                   auto error = to_api_error(job.error);
+                   body["error"] = {{"code", code_name(error.code)}, {"message", error.message}};
+                   break;
+                 }
+               }
+               write_json(res, 200, body);
+             }));
+  server.Delete(R"(/api/v1/jobs/([^/]+))",
+                guarded([this](const httplib::Request& req, httplib::Response& res) {
+                  value_or_throw(ask<bool>(system_, jobs_, control_timeout, atom::cancel_v,
+                                           std::string{req.matches[1]}));
+                  res.status = 204;
+                }));
 
   server.Get("/api/v1/models", guarded([this](const httplib::Request&, httplib::Response& res) {
                auto [statuses] = value_or_throw(

@@ -21,7 +21,8 @@ class backlog_server;
 
 class http_server {
 public:
-  http_server(caf::actor_system& system, registry_actor registry, server_options options);
+  http_server(caf::actor_system& system, registry_actor registry, job_store_actor jobs,
+              server_options options);
   ~http_server();
 
   /// Binds host:port (port 0 picks a free one); returns the port, or -1.
@@ -41,6 +42,7 @@ private:
 
   caf::actor_system& system_;
   registry_actor registry_;
+  job_store_actor jobs_;
   server_options options_;
   std::unique_ptr<backlog_server> server_;
   std::atomic<bool> draining_{false};

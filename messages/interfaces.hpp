@@ -26,6 +26,10 @@ using resolve = caf::atom_constant<caf::atom("resolve")>;
 using flush = caf::atom_constant<caf::atom("flush")>;
 using expire = caf::atom_constant<caf::atom("expire")>;
 using stats = caf::atom_constant<caf::atom("stats")>;
+using submit = caf::atom_constant<caf::atom("submit")>;
+using get = caf::atom_constant<caf::atom("get")>;
+using cancel = caf::atom_constant<caf::atom("cancel")>;
+using sweep = caf::atom_constant<caf::atom("sweep")>;
 
 constexpr predict predict_v{};
 constexpr forward forward_v{};
@@ -36,6 +40,10 @@ constexpr resolve resolve_v{};
 constexpr flush flush_v{};
 constexpr expire expire_v{};
 constexpr stats stats_v{};
+constexpr submit submit_v{};
+constexpr get get_v{};
+constexpr cancel cancel_v{};
+constexpr sweep sweep_v{};
 
 } // namespace actorserve::atom
 
@@ -83,6 +91,52 @@ using registry_actor = caf::typed_actor<
   caf::replies_to<atom::list>::with<std::vector<model_status>>,
   // Replies with one model's status.
   caf::replies_to<atom::status, std::string>::with<model_status>>;
+
+/// An async job as submitted: the prepared request and where it goes.
+struct job_submission {
+  router_actor router;
+  model_spec spec;
+  predict_request request;
+  output_options output;
+};
+
+enum class job_state : uint8_t { queued, running, succeeded, failed };
+
+std::string to_string(job_state state);
+
+/// A job as the store sees it now; `reply` is set once it succeeded,
+/// `error` once it failed.
+struct job_view {
+  std::string id;
+  job_state state = job_state::queued;
+  model_spec spec;
+  output_options output;
+  predict_reply reply;
+  caf::error error;
+};
+
+/// One per node: async jobs, id -> state and result, bounded and with a TTL.
+using job_store_actor = caf::typed_actor<
+  // Stores a job and starts it when a slot is free; replies with its id.
+  caf::replies_to<atom::submit, job_submission>::with<std::string>,
+  // Replies with the job's state and, once finished, its result or error.
+  caf::replies_to<atom::get, std::string>::with<job_view>,
+  // Cancels a queued job (it never runs) or forgets any other.
+  caf::replies_to<atom::cancel, std::string>::with<bool>,
+  // Replies with the number of stored jobs.
+  caf::replies_to<atom::stats>::with<int64_t>>;
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, job_submission& x) {
+  return f(caf::meta::type_name("actorserve::job_submission"), x.router, x.spec, x.request,
+           x.output);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, job_view& x) {
+  return f(caf::meta::type_name("actorserve::job_view"), x.id, x.state, x.spec, x.output,
+           x.reply, x.error);
+}
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, batcher_stats& x) {

@@ -1,4 +1,4 @@
-#include "messages/payloads.hpp"
+#include "messages/interfaces.hpp"
 
 #include <algorithm>
 #include <functional>
@@ -52,6 +52,20 @@ std::string to_string(version_state state) {
       return "failed";
     case version_state::unloaded:
       return "unloaded";
+  }
+  return "unknown";
+}
+
+std::string to_string(job_state state) {
+  switch (state) {
+    case job_state::queued:
+      return "queued";
+    case job_state::running:
+      return "running";
+    case job_state::succeeded:
+      return "succeeded";
+    case job_state::failed:
+      return "failed";
   }
   return "unknown";
 }

@@ -53,6 +53,12 @@ struct predict_reply {
   tensor output;
 };
 
+/// How to present a model's output, from a request's `parameters`.
+struct output_options {
+  int32_t top_k = 0;       // 0: the model's output.top_k
+  bool raw_output = false; // add the raw row to classifications
+};
+
 enum class version_state : uint8_t { loading, available, draining, failed, unloaded };
 
 std::string to_string(version_state state);
@@ -95,6 +101,11 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, predict_reply& x) {
   return f(caf::meta::type_name("actorserve::predict_reply"), x.version,
            x.output);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, output_options& x) {
+  return f(caf::meta::type_name("actorserve::output_options"), x.top_k, x.raw_output);
 }
 
 template <class Inspector>

@@ -182,16 +182,16 @@ TEST(ParsePredictBody, ParametersDefaultsAndValues) {
       parse_predict_body("{\"instances\": [{\"data\": [1]}, {\"data\": [2]}]}", limits);
   EXPECT_EQ(body.instances.size(), 2u);
   EXPECT_EQ(body.instances[1]["data"][0], 2);
-  EXPECT_FALSE(body.parameters.top_k);
-  EXPECT_FALSE(body.parameters.raw_output);
+  EXPECT_EQ(body.parameters.output.top_k, 0);
+  EXPECT_FALSE(body.parameters.output.raw_output);
   EXPECT_EQ(body.parameters.timeout_ms, 1234);
 
   body = parse_predict_body(
       "{\"instances\": [{}], \"parameters\": {\"top_k\": 3, \"raw_output\": true, "
       "\"timeout_ms\": 5000}}",
       limits);
-  EXPECT_EQ(body.parameters.top_k, 3);
-  EXPECT_TRUE(body.parameters.raw_output);
+  EXPECT_EQ(body.parameters.output.top_k, 3);
+  EXPECT_TRUE(body.parameters.output.raw_output);
   EXPECT_EQ(body.parameters.timeout_ms, 5000);
 
   body = parse_predict_body("{\"instances\": [{}], \"parameters\": {}}", limits);
@@ -446,7 +446,7 @@ TEST(FormatPredictions, SoftmaxTopKWithLabels) {
 
 TEST(FormatPredictions, TopKFromParametersOverridesSpec) {
   const tensor output{{1, 3}, {0.1f, 0.3f, 0.2f}};
-  predict_parameters parameters;
+  output_options parameters;
   parameters.top_k = 2;
   auto p = format_predictions(output, classifier(), parameters)[0];
   ASSERT_EQ(p["top_k"].size(), 2u);
@@ -480,7 +480,7 @@ TEST(FormatPredictions, LabelsFallBackToIndices) {
 
 TEST(FormatPredictions, RawOutputAddsTheRow) {
   const tensor output{{2, 3}, {1.0f, 2.0f, 3.0f, 0.5f, -0.25f, 0.0f}};
-  predict_parameters parameters;
+  output_options parameters;
   parameters.raw_output = true;
   const auto predictions = format_predictions(output, classifier(), parameters);
   ASSERT_EQ(predictions.size(), 2u);

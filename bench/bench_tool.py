@@ -1,0 +1,332 @@
+#!/usr/bin/python3
+"""Helpers of bench/run.sh (Debian's /usr/bin/python3: it has cv2 and numpy).
+
+  bench_tool.py bodies OUTDIR
+      writes OUTDIR/digits.json (one 20x20 handwritten digit from OpenCV's
+      digits.png, PNG, base64) and OUTDIR/resnet18.json (fruits.jpg resized
+      to 224x224, JPEG, base64), both {"instances": [{"image": ...}]}.
+  bench_tool.py config SRC DST KEY=VALUE...
+      copies a model's config.json with batching keys replaced, e.g.
+      batching.max_batch_size=1 batching.max_queue_delay_us=0.
+  bench_tool.py check-config CONFIG
+      fails unless the config has what the peer reads without defaults.
+  bench_tool.py label RESPONSE_FILE
+      prints the top-1 label of a predict answer (or the error).
+  bench_tool.py proc PID
+      prints {"rss_kb", "pss_kb", "cpu_s", "processes"} summed over PID and
+      all its descendants (gunicorn: master + workers), from /proc.
+  bench_tool.py report RESULTS_DIR
+      turns RESULTS_DIR/http.jsonl, raw-t*.json and bridge.json into the
+      table (stdout), RESULTS_DIR/results.md and RESULTS_DIR/results.json.
+"""
+import base64
+import json
+import os
+import sys
+from pathlib import Path
+
+OPENCV_DATA = Path("/usr/share/doc/opencv-doc/examples/data")
+
+
+def b64_body(encoded: bytes) -> str:
+    return json.dumps({"instances": [{"image": base64.b64encode(encoded).decode()}]})
+
+
+def bodies(outdir: str) -> None:
+    import cv2
+
+    out = Path(outdir)
+    out.mkdir(parents=True, exist_ok=True)
+    digits = cv2.imread(str(OPENCV_DATA / "digits.png"), cv2.IMREAD_GRAYSCALE)
+    if digits is None:
+        sys.exit("cannot read digits.png (package opencv-doc)")
+    # digits.png: 50 rows x 100 columns of 20x20 cells, 5 rows per digit.
+    row, col = 35, 3  # a handwritten 7
+    cell = digits[row * 20:(row + 1) * 20, col * 20:(col + 1) * 20]
+    ok, png = cv2.imencode(".png", cell)
+    assert ok
+    (out / "digits.json").write_text(b64_body(png.tobytes()))
+
+    fruits = cv2.imread(str(OPENCV_DATA / "fruits.jpg"), cv2.IMREAD_COLOR)
+    if fruits is None:
+        sys.exit("cannot read fruits.jpg (package opencv-doc)")
+    small = cv2.resize(fruits, (224, 224), interpolation=cv2.INTER_AREA)
+    ok, jpg = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    assert ok
+    (out / "resnet18.json").write_text(b64_body(jpg.tobytes()))
+    for name in ("digits.json", "resnet18.json"):
+        print(f"{out / name}: {(out / name).stat().st_size} bytes")
+
+
+def config(src: str, dst: str, *assignments: str) -> None:
+    data = json.loads(Path(src).read_text())
+    for assignment in assignments:
+        key, _, value = assignment.partition("=")
+        node = data
+        *path, leaf = key.split(".")
+        for part in path:
+            node = node.setdefault(part, {})
+        node[leaf] = json.loads(value)
+    Path(dst).write_text(json.dumps(data, indent=2) + "\n")
+
+
+def check_config(path: str) -> None:
+    data = json.loads(Path(path).read_text())
+    spec = data.get("input", {})
+    if spec.get("type", "image") == "image":
+        missing = [k for k in ("width", "height") if k not in spec]
+        if missing:
+            sys.exit(f"{path}: the peer needs input.{', input.'.join(missing)}")
+
+
+def label(path: str) -> None:
+    try:
+        body = json.loads(Path(path).read_text())
+    except ValueError:
+        print("not-json")
+        return
+    if "predictions" in body:
+        top = body["predictions"][0]
+        print(f"{top['label']} ({top['score']:.4f})")
+    else:
+        print(json.dumps(body)[:200])
+
+
+def proc(pid: str) -> None:
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        parents[int(entry.name)] = (int(fields[1]), fields)
+    tree, frontier = set(), {int(pid)}
+    while frontier:
+        tree |= frontier
+        frontier = {p for p, (pp, _) in parents.items() if pp in frontier and p not in tree}
+    rss = pss = 0
+    ticks = 0
+    hz = os.sysconf("SC_CLK_TCK")
+    for p in tree:
+        if p not in parents:
+            continue
+        fields = parents[p][1]
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime (stat fields 14, 15)
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    rss += int(line.split()[1])
+            for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    pss += int(line.split()[1])
+        except OSError:
+            pass
+    print(json.dumps({"rss_kb": rss, "pss_kb": pss, "cpu_s": ticks / hz,
+                      "processes": len(tree & parents.keys())}))
+
+
+# ---------------------------------------------------------------------------
+# report
+# ---------------------------------------------------------------------------
+
+SCENARIOS = [
+    # key, label
+    ("digits32", "digits, 1 image/request, 32 conns"),
+    ("resnet8", "resnet18 224x224 JPEG, 8 conns"),
+    ("digits64_on", "digits, 64 conns, batching on"),
+    ("digits64_off", "digits, 64 conns, batching off"),
+    ("digits64", "digits, 64 conns"),
+]
+
+
+def load_jsonl(path: Path) -> list:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def mb(kb):
+    return None if kb is None else kb / 1024.0
+
+
+def fmt(x, spec):
+    return "-" if x is None else format(x, spec)
+
+
+def report(results_dir: str) -> None:
+    rdir = Path(results_dir)
+    runs = load_jsonl(rdir / "http.jsonl")
+    memory = load_jsonl(rdir / "rss.jsonl")
+    meta = json.loads((rdir / "meta.json").read_text()) if (rdir / "meta.json").exists() else {}
+    raw = []
+    for f in sorted(rdir.glob("raw-t*.json")):
+        raw.extend(json.loads(f.read_text()))
+    bridge = json.loads((rdir / "bridge.json").read_text()) if (rdir / "bridge.json").exists() else []
+
+    def run(key, server):
+        for r in runs:
+            if r["scenario"] == key and r["server"] == server:
+                return r
+        return None
+
+    def rps(r):
+        return r["requests"] / (r["duration_us"] / 1e6) if r else None
+
+    rows = []  # scenario, server, req/s, p50 ms, p99 ms, non-2xx, RSS MB, PSS MB, cpu ms/req, ratio, note
+
+    def add_http(key, label, server, ratio=None, note=""):
+        r = run(key, server)
+        if r is None:
+            return
+        errors = r["connect_errors"] + r["read_errors"] + r["write_errors"] + r["timeouts"]
+        cpu_ms = (1000.0 * r["server_cpu_s"] / r["requests"]) if r.get("requests") else None
+        if errors:
+            note = (note + " " if note else "") + f"socket errors {errors}"
+        rows.append([label, server, fmt(rps(r), ".0f"), fmt(r["p50_us"] / 1000, ".2f"),
+                     fmt(r["p99_us"] / 1000, ".2f"), str(r["non2xx"]),
+                     fmt(mb(r.get("rss_kb")), ".0f"), fmt(mb(r.get("pss_kb")), ".0f"),
+                     fmt(cpu_ms, ".3f"), ratio or "", note])
+
+    def ratio(a, b, suffix=""):
+        return f"{a / b:.2f}x{suffix}" if a is not None and b else ""
+
+    targets = []
+
+    # digits, 32 conns
+    a, p = run("digits32", "actorserve"), run("digits32", "peer")
+    add_http("digits32", SCENARIOS[0][1], "actorserve")
+    add_http("digits32", SCENARIOS[0][1], "peer", ratio(rps(a), rps(p)))
+    if a and p:
+        targets.append(("digits 32 conns: actorserve >= 10x peer req/s",
+                        rps(a) >= 10 * rps(p), f"{rps(a) / rps(p):.2f}x"))
+        targets.append(("digits 32 conns: actorserve p99 < peer p99",
+                        a["p99_us"] < p["p99_us"],
+                        f"{a['p99_us'] / 1000:.2f} ms vs {p['p99_us'] / 1000:.2f} ms"))
+
+    # resnet18, 8 conns, and raw in-process
+    a, p = run("resnet8", "actorserve"), run("resnet8", "peer")
+    add_http("resnet8", SCENARIOS[1][1], "actorserve")
+    add_http("resnet8", SCENARIOS[1][1], "peer", ratio(rps(a), rps(p)))
+    server_threads = meta.get("torch_threads", 1)
+    raw_b1 = None
+    for r in raw:
+        label = f"resnet18 raw in-process, batch {r['batch']}, torch threads {r['threads']}"
+        rat = ""
+        if r["batch"] == 1 and a:
+            rat = ratio(rps(a), r["images_per_s"], " (actorserve/raw)")
+        if r["batch"] == 1 and r["threads"] == server_threads:
+            raw_b1 = r["images_per_s"]
+        rows.append([label, "libtorch", f"{r['images_per_s']:.1f} img/s",
+                     f"{r['ms_per_call_p50']:.2f}", "-", "-", "-", "-", "-", rat,
+                     "per forward call"])
+    if a and p:
+        targets.append(("resnet18 8 conns: actorserve >= 1.0x peer req/s",
+                        rps(a) >= rps(p), f"{rps(a) / rps(p):.2f}x"))
+    if a and raw_b1:
+        targets.append((f"resnet18 8 conns: actorserve >= 0.95x raw batch-1 "
+                        f"(torch threads {server_threads})",
+                        rps(a) >= 0.95 * raw_b1, f"{rps(a) / raw_b1:.2f}x"))
+
+    # batching on vs off, 64 conns
+    on, off = run("digits64_on", "actorserve"), run("digits64_off", "actorserve")
+    add_http("digits64_on", SCENARIOS[2][1], "actorserve",
+             note=batch_note(on))
+    add_http("digits64_off", SCENARIOS[3][1], "actorserve", ratio(rps(on), rps(off), " (on/off)"),
+             note=batch_note(off))
+    if run("digits64", "peer"):
+        add_http("digits64", SCENARIOS[4][1], "peer", ratio(rps(on), rps(run("digits64", "peer"))))
+    if on and off:
+        targets.append(("digits 64 conns: batching on >= 2x off", rps(on) >= 2 * rps(off),
+                        f"{rps(on) / rps(off):.2f}x"))
+
+    # RSS with resnet18 loaded
+    def mem(key, server):
+        for m in memory:
+            if m["scenario"] == key and m["server"] == server:
+                return m
+        return None
+
+    for key, label in (("resnet18_idle", "RSS, resnet18 loaded, idle"),
+                       ("resnet18_after", "RSS, resnet18 loaded, after load")):
+        ma, mp = mem(key, "actorserve"), mem(key, "peer")
+        for server, m in (("actorserve", ma), ("peer", mp)):
+            if m is None:
+                continue
+            rat = ""
+            if server == "peer" and ma:
+                rat = ratio(ma["rss_kb"], m["rss_kb"], " (RSS)")
+            rows.append([label, f"{server} ({m['processes']} proc)", "-", "-", "-", "-",
+                         fmt(mb(m["rss_kb"]), ".0f"), fmt(mb(m["pss_kb"]), ".0f"), "-", rat, ""])
+        if ma and mp:
+            targets.append((f"{label}: actorserve <= 0.5x peer",
+                            ma["rss_kb"] <= 0.5 * mp["rss_kb"],
+                            f"{ma['rss_kb'] / mp['rss_kb']:.2f}x "
+                            f"(PSS {ma['pss_kb'] / mp['pss_kb']:.2f}x)"))
+
+    header = ["scenario", "server", "req/s", "p50 ms", "p99 ms", "non-2xx", "RSS MB",
+              "PSS MB", "server CPU ms/req", "ratio", "note"]
+    text = render_text(header, rows)
+    md = render_md(header, rows)
+
+    bridge_header = ["bridge", "threads", "calls", "p50 us", "p99 us", "calls/s", "errors"]
+    bridge_rows = [[b["bridge"], str(b["threads"]), str(b["calls"]), f"{b['p50_us']:.1f}",
+                    f"{b['p99_us']:.1f}", f"{b['calls_per_s']:.0f}", str(b["errors"])]
+                   for b in bridge]
+
+    target_lines = [f"  [{'PASS' if ok else 'MISS'}] {name}: {value}" for name, ok, value in targets]
+    settings = ", ".join(f"{k}={v}" for k, v in sorted(meta.items()))
+
+    print(text)
+    if bridge_rows:
+        print("\nHTTP-thread -> actor bridges (echo actor, one process):")
+        print(render_text(bridge_header, bridge_rows))
+    print("\ntargets (issue 3):")
+    print("\n".join(target_lines))
+    print(f"\nsettings: {settings}")
+
+    (rdir / "results.md").write_text(
+        "# actorserve benchmark\n\n" + f"Settings: {settings}\n\n" + md + "\n\n"
+        + ("## HTTP-thread -> actor bridges\n\n" + render_md(bridge_header, bridge_rows) + "\n\n"
+           if bridge_rows else "")
+        + "## Targets (issue 3)\n\n" + "\n".join(f"- {line.strip()}" for line in target_lines)
+        + "\n")
+    (rdir / "results.json").write_text(json.dumps({
+        "settings": meta, "http": runs, "rss": memory, "raw": raw, "bridge": bridge,
+        "targets": [{"target": n, "met": ok, "value": v} for n, ok, v in targets],
+    }, indent=2) + "\n")
+    print(f"\nwritten: {rdir / 'results.md'}, {rdir / 'results.json'}")
+
+
+def batch_note(r):
+    if not r or "batches" not in r or not r["batches"]:
+        return ""
+    return f"mean batch {r['batched_rows'] / r['batches']:.1f}"
+
+
+def render_text(header, rows):
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    lines = ["  ".join(str(x).ljust(w) for x, w in zip(header, widths)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(str(x).ljust(w) for x, w in zip(row, widths)).rstrip() for row in rows]
+    return "\n".join(lines)
+
+
+def render_md(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(x) for x in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def main(argv):
+    commands = {"bodies": bodies, "config": config, "check-config": check_config,
+                "label": label, "proc": proc, "report": report}
+    if len(argv) < 2 or argv[1] not in commands:
+        sys.exit(__doc__)
+    commands[argv[1]](*argv[2:])
+
+
+if __name__ == "__main__":
+    main(sys.argv)

@@ -1,0 +1,312 @@
+#!/usr/bin/env bash
+# The side-by-side benchmark of issue 3: actorserve against the Flask +
+# PyTorch reference (../shared/peer, under gunicorn) on the same model
+# repository and the same request bodies, driven by wrk over keep-alive
+# loopback connections, one server after the other; plus the raw in-process
+# libtorch throughput of resnet18 and the HTTP-thread -> actor bridges.
+#
+# Usage: bench/run.sh [--seconds N] [--warmup N] [--raw-seconds N]
+#                     [--torch-threads N] [--http-threads N] [--bridge-calls N]
+#                     [--no-install]
+#   --seconds N        measured seconds of each wrk run (default 10)
+#   --warmup N         seconds of the discarded wrk run before it (default 2; 0 = none)
+#   --raw-seconds N    seconds of each raw libtorch measurement (default 5)
+#   --torch-threads N  intra-op threads, the same for actorserve, the peer and
+#                      the raw run at batch 1 that the target compares with (default 1)
+#   --http-threads N   actorserve --http-threads (default: the server's own default)
+#   --bridge-calls N   round trips per bridge and thread count (default 20000)
+#   --no-install       skip deploy/install-deps.sh --bench
+# Environment: BENCH_BUILD_DIR (default <repo>/build-bench), PEER_DIR (default
+# <repo>/../shared/peer).
+#
+# Results: a table on stdout, and BUILD/bench-results/<time>/ (results.md,
+# results.json, the raw wrk lines and server logs); BUILD/bench-results/latest
+# points at the newest. Every process started here is stopped on exit.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build=${BENCH_BUILD_DIR:-$root/build-bench}
+peer_dir=${PEER_DIR:-$root/../shared/peer}
+python=/usr/bin/python3
+tool="$python $root/bench/bench_tool.py"
+
+seconds=10
+warmup=2
+raw_seconds=5
+torch_threads=1
+http_threads=
+bridge_calls=20000
+install=1
+wrk_threads=2
+
+usage() {
+    sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d' | sed 's/^# \{0,1\}//' >&2
+    exit 2
+}
+
+positive() { [[ "$2" =~ ^[0-9]+$ ]] || { echo "run.sh: $1 needs a number, got '$2'" >&2; exit 2; }; }
+
+while (( $# )); do
+    case "$1" in
+        --seconds) positive "$1" "${2-}"; seconds=$2; shift 2 ;;
+        --warmup) positive "$1" "${2-}"; warmup=$2; shift 2 ;;
+        --raw-seconds) positive "$1" "${2-}"; raw_seconds=$2; shift 2 ;;
+        --torch-threads) positive "$1" "${2-}"; torch_threads=$2; shift 2 ;;
+        --http-threads) positive "$1" "${2-}"; http_threads=$2; shift 2 ;;
+        --bridge-calls) positive "$1" "${2-}"; bridge_calls=$2; shift 2 ;;
+        --no-install) install=0; shift ;;
+        -h|--help) usage ;;
+        *) echo "run.sh: unknown argument $1" >&2; usage ;;
+    esac
+done
+(( seconds > 0 )) || { echo "run.sh: --seconds must be > 0" >&2; exit 2; }
+
+log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+# --- processes: every one started here is stopped on exit ------------------
+started_pids=()
+
+stop_pid() {
+    local pid=$1 i
+    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+    kill -TERM "$pid" 2>/dev/null || true
+    for (( i = 0; i < 150; i++ )); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        log "pid $pid ignored SIGTERM for 15 s; killing it"
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+    local pid
+    for pid in "${started_pids[@]}"; do
+        stop_pid "$pid"
+    done
+    started_pids=()
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- set-up -------------------------------------------------------------------
+if (( install )); then
+    "$root/deploy/install-deps.sh" --bench
+fi
+for tool_name in wrk gunicorn curl; do
+    command -v "$tool_name" >/dev/null || { echo "run.sh: $tool_name not found" >&2; exit 1; }
+done
+[[ -f "$peer_dir/seed_flask_server.py" ]] || { echo "run.sh: no peer in $peer_dir" >&2; exit 1; }
+
+log "building actorserve and the bench programs in $build"
+cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DACTORSERVE_BENCH=ON >/dev/null
+ninja -C "$build" -j 2 actorserve torch_throughput bridge_bench >&2
+
+models="$build/bench-models"
+log "making the models (cached) in $models/src"
+"$python" "$root/tools/make_models.py" --out "$models/src" --models digits,resnet18 >&2
+
+# One repository per scenario, holding only the models it needs: the peer
+# loads every model and every version folder it finds.
+make_repo() { # name model [KEY=VALUE for config.json...]
+    local repo="$models/$1" model=$2
+    shift 2
+    rm -rf "$repo"
+    mkdir -p "$repo"
+    cp -r "$models/src/$model" "$repo/$model"
+    if (( $# )); then
+        $tool config "$models/src/$model/config.json" "$repo/$model/config.json" "$@"
+    fi
+    $tool check-config "$repo/$model/config.json"
+}
+make_repo repo-digits digits
+make_repo repo-digits-nobatch digits batching.max_batch_size=1 batching.max_queue_delay_us=0
+make_repo repo-resnet18 resnet18
+
+results="$build/bench-results/$(date +%Y%m%d-%H%M%S)"
+mkdir -p "$results"
+ln -sfn "$results" "$build/bench-results/latest"
+$tool bodies "$results/bodies" >&2
+cat >"$results/meta.json" <<EOF
+{"seconds": $seconds, "warmup": $warmup, "raw_seconds": $raw_seconds,
+ "torch_threads": $torch_threads, "http_threads": "${http_threads:-default}",
+ "wrk_threads": $wrk_threads, "peer_workers": 2, "nproc": $(nproc),
+ "commit": "$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"}
+EOF
+
+# --- servers ------------------------------------------------------------------
+server_pid=
+server_url=
+
+wait_until() { # seconds description command...
+    local limit=$1 what=$2 i
+    shift 2
+    for (( i = 0; i < limit * 10; i++ )); do
+        if "$@"; then return 0; fi
+        if [[ -n "$server_pid" ]] && ! kill -0 "$server_pid" 2>/dev/null; then
+            echo "run.sh: the server exited while waiting for $what" >&2
+            return 1
+        fi
+        sleep 0.1
+    done
+    echo "run.sh: timed out after ${limit}s waiting for $what" >&2
+    return 1
+}
+
+start_actorserve() { # repository tag
+    local repo=$1 tag=$2 out="$results/actorserve-$2"
+    local flags=(--model-repository "$repo" --port 0 --torch-threads "$torch_threads"
+                 --log-level warn)
+    [[ -n "$http_threads" ]] && flags+=(--http-threads "$http_threads")
+    # Run in the results directory: CAF may read a stray caf-application.ini.
+    (cd "$results" && exec "$build/actorserve" "${flags[@]}") >"$out.out" 2>"$out.err" &
+    server_pid=$!
+    started_pids+=("$server_pid")
+    wait_until 300 "actorserve ($tag) to be ready" grep -q '^actorserve ready on http://' "$out.out"
+    server_url=$(sed -n 's|^actorserve ready on \(http://[^ ]*\)$|\1|p' "$out.out" | head -1)
+    log "actorserve ($tag) ready on $server_url, pid $server_pid"
+}
+
+peer_healthy() { curl -sf -o /dev/null --max-time 2 "$server_url/health"; }
+
+# True when the tree's RSS has not moved by more than 1 % over a second:
+# both gunicorn workers import torch and load the models after the first
+# one answers /health.
+rss_settled() {
+    local a b
+    a=$($tool proc "$server_pid" | sed 's/.*"rss_kb": \([0-9]*\).*/\1/')
+    sleep 1
+    b=$($tool proc "$server_pid" | sed 's/.*"rss_kb": \([0-9]*\).*/\1/')
+    (( b - a < a / 100 && a - b < a / 100 ))
+}
+
+start_peer() { # repository tag
+    local repo=$1 tag=$2 out="$results/peer-$2" port
+    port=$("$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    PEER_MODEL_REPOSITORY="$repo" PEER_TORCH_THREADS="$torch_threads" \
+        gunicorn -w 2 -b "127.0.0.1:$port" --chdir "$peer_dir" --graceful-timeout 5 \
+        --log-level warning seed_flask_server:app >"$out.out" 2>"$out.err" &
+    server_pid=$!
+    started_pids+=("$server_pid")
+    server_url="http://127.0.0.1:$port"
+    wait_until 300 "the peer ($tag) to answer /health" peer_healthy
+    wait_until 60 "the peer's workers ($tag) to finish loading" rss_settled
+    log "peer ($tag) ready on $server_url, pid $server_pid"
+}
+
+stop_server() {
+    stop_pid "$server_pid"
+    local kept=() pid
+    for pid in "${started_pids[@]}"; do
+        [[ "$pid" == "$server_pid" ]] || kept+=("$pid")
+    done
+    started_pids=("${kept[@]}")
+    server_pid=
+    server_url=
+}
+
+# --- measurements -----------------------------------------------------------
+check_answer() { # server model body
+    local status
+    status=$(curl -s -o "$results/answer-$1-$2.json" -w '%{http_code}' --max-time 30 \
+        -H 'Content-Type: application/json' --data-binary "@$3" \
+        "$server_url/api/v1/models/$2/predict")
+    log "$1 $2: HTTP $status, top-1 $($tool label "$results/answer-$1-$2.json")"
+    [[ "$status" == 200 ]] || { echo "run.sh: $1 did not answer 200 for $2" >&2; exit 1; }
+}
+
+run_wrk() { # seconds connections model body
+    BENCH_BODY=$4 wrk -t "$wrk_threads" -c "$2" -d "${1}s" --timeout 10s --latency \
+        -s "$root/bench/post.lua" "$server_url/api/v1/models/$3/predict"
+}
+
+measure() { # scenario server model connections body
+    local scenario=$1 server=$2 model=$3 conns=$4 body=$5 before after line raw
+    if (( warmup > 0 )); then
+        run_wrk "$warmup" "$conns" "$model" "$body" >/dev/null
+    fi
+    before=$($tool proc "$server_pid")
+    raw="$results/wrk-$scenario-$server.txt"
+    log "$server $scenario: wrk -c $conns for ${seconds}s"
+    run_wrk "$seconds" "$conns" "$model" "$body" >"$raw"
+    after=$($tool proc "$server_pid")
+    line=$(sed -n 's/^BENCH_JSON //p' "$raw")
+    [[ -n "$line" ]] || { echo "run.sh: no result from wrk, see $raw" >&2; exit 1; }
+    "$python" - "$scenario" "$server" "$conns" "$line" "$before" "$after" \
+        >>"$results/http.jsonl" <<'EOF'
+import json, sys
+scenario, server, conns, line, before, after = sys.argv[1:]
+row = {"scenario": scenario, "server": server, "connections": int(conns)}
+row.update(json.loads(line))
+b, a = json.loads(before), json.loads(after)
+row.update(rss_kb=a["rss_kb"], pss_kb=a["pss_kb"], processes=a["processes"],
+           server_cpu_s=round(a["cpu_s"] - b["cpu_s"], 3))
+print(json.dumps(row))
+EOF
+    tail -1 "$results/http.jsonl" >&2
+}
+
+record_memory() { # scenario server
+    local m
+    m=$($tool proc "$server_pid")
+    printf '{"scenario": "%s", "server": "%s", %s\n' "$1" "$2" "${m#\{}" >>"$results/rss.jsonl"
+    log "$2 $1: $m"
+}
+
+digits_body="$results/bodies/digits.json"
+resnet_body="$results/bodies/resnet18.json"
+
+log "digits: actorserve (batching on), 32 and 64 connections"
+start_actorserve "$models/repo-digits" digits
+check_answer actorserve digits "$digits_body"
+measure digits32 actorserve digits 32 "$digits_body"
+measure digits64_on actorserve digits 64 "$digits_body"
+stop_server
+
+log "digits: actorserve (batching off: max_batch_size 1, max_queue_delay_us 0), 64 connections"
+start_actorserve "$models/repo-digits-nobatch" digits-nobatch
+check_answer actorserve-nobatch digits "$digits_body"
+measure digits64_off actorserve digits 64 "$digits_body"
+stop_server
+
+log "digits: peer, 32 and 64 connections"
+start_peer "$models/repo-digits" digits
+check_answer peer digits "$digits_body"
+measure digits32 peer digits 32 "$digits_body"
+measure digits64 peer digits 64 "$digits_body"
+stop_server
+
+log "resnet18: actorserve, 8 connections"
+start_actorserve "$models/repo-resnet18" resnet18
+sleep 2
+record_memory resnet18_idle actorserve
+check_answer actorserve resnet18 "$resnet_body"
+measure resnet8 actorserve resnet18 8 "$resnet_body"
+record_memory resnet18_after actorserve
+stop_server
+
+log "resnet18: peer, 8 connections"
+start_peer "$models/repo-resnet18" resnet18
+record_memory resnet18_idle peer
+check_answer peer resnet18 "$resnet_body"
+measure resnet8 peer resnet18 8 "$resnet_body"
+record_memory resnet18_after peer
+stop_server
+
+# --- in-process ---------------------------------------------------------------
+for threads in $(printf "%s\n" 1 2 "$torch_threads" | sort -un); do
+    log "resnet18 raw in-process libtorch, torch threads $threads"
+    "$build/bench/torch_throughput" --model "$models/repo-resnet18/resnet18/1/model.pt" \
+        --shape 3,224,224 --threads "$threads" --batches 1,4,8 --seconds "$raw_seconds" \
+        --json "$results/raw-t$threads.json" >&2
+done
+
+log "HTTP-thread -> actor bridges, $bridge_calls round trips each"
+(cd "$results" && "$build/bench/bridge_bench" --calls "$bridge_calls" --threads 1,8 \
+    --json "$results/bridge.json") >&2
+
+echo
+$tool report "$results"
