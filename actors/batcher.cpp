@@ -51,6 +51,7 @@ struct batcher_state {
   std::deque<batch_queue::batch> retries;
   std::optional<clock::time_point> flush_timer;  // earliest flush scheduled
   std::optional<clock::time_point> expire_timer; // earliest expiry scheduled
+  bool draining = false; // retired: flush everything, exit once answered
   batcher_stats stats;
 };
 
@@ -99,6 +100,13 @@ void complete_slice(batcher_state& st, const batch_queue::slice& slice, tensor r
 }
 
 void dispatch(batcher_pointer self);
+
+/// A retired batcher exits once every request it took is answered.
+void quit_if_drained(batcher_pointer self) {
+  if (self->state.draining && self->state.pending.empty())
+    self->quit();
+}
+
 
 void on_batch_done(batcher_pointer self, const running_batch& run, tensor& output) {
   auto& st = self->state;
@@ -161,11 +169,13 @@ void run_batch(batcher_pointer self, size_t instance, batch_queue::batch batch) 
         on_batch_done(self, run, output);
         self->state.idle_instances.push_back(run.instance);
         dispatch(self);
+        quit_if_drained(self);
       },
       [=](caf::error& err) {
         on_batch_failed(self, run, err);
         self->state.idle_instances.push_back(run.instance);
         dispatch(self);
+        quit_if_drained(self);
       });
 }
 
@@ -214,7 +224,7 @@ void dispatch(batcher_pointer self) {
     if (!st.retries.empty()) {
       next = std::move(st.retries.front());
       st.retries.pop_front();
-    } else if (st.queue.batch_due(clock::now())) {
+    } else if (st.queue.batch_due(clock::now()) || (st.draining && !st.queue.empty())) {
       next = st.queue.take_batch();
     } else {
       break;
@@ -315,6 +325,12 @@ batcher_impl::behavior_type batcher(batcher_pointer self, batcher_settings setti
     [=](atom::expire) {
       self->state.expire_timer.reset();
       expire_requests(self);
+      quit_if_drained(self);
+    },
+    [=](atom::drain) {
+      self->state.draining = true;
+      dispatch(self);
+      quit_if_drained(self);
     },
   };
 }

@@ -63,6 +63,16 @@ caf::result<std::vector<model_status>> list_models(registry_pointer self) {
   return promise;
 }
 
+/// Delegates a model's message to its router, which answers the asker.
+template <class... Ts>
+caf::result<model_status> forward_to_router(registry_pointer self, const std::string& model,
+                                            Ts&&... xs) {
+  auto i = self->state.models.find(model);
+  if (i == self->state.models.end())
+    return make_error(ec::model_not_found, "model '" + model + "' does not exist");
+  return self->delegate(i->second.router, std::forward<Ts>(xs)...);
+}
+
 registry_actor::behavior_type registry(registry_pointer self, registry_settings settings,
                                        std::vector<model_folder> folders) {
   auto& st = self->state;
@@ -95,10 +105,19 @@ registry_actor::behavior_type registry(registry_pointer self, registry_settings 
     },
     [=](atom::list) { return list_models(self); },
     [=](atom::status, const std::string& model) -> caf::result<model_status> {
-      auto i = self->state.models.find(model);
-      if (i == self->state.models.end())
-        return make_error(ec::model_not_found, "model '" + model + "' does not exist");
-      return self->delegate(i->second.router, atom::status_v);
+      return forward_to_router(self, model, atom::status_v);
+    },
+    [=](atom::reload, const std::string& model,
+        const std::string& version) -> caf::result<model_status> {
+      return forward_to_router(self, model, atom::reload_v, version);
+    },
+    [=](atom::unload, const std::string& model,
+        const std::string& version) -> caf::result<model_status> {
+      return forward_to_router(self, model, atom::unload_v, version);
+    },
+    [=](atom::traffic, const std::string& model,
+        traffic_split& split) -> caf::result<model_status> {
+      return forward_to_router(self, model, atom::traffic_v, std::move(split));
     },
   };
 }

@@ -1,5 +1,6 @@
 #include "actors/router.hpp"
 
+#include <map>
 #include <set>
 
 #include <caf/all.hpp>
@@ -7,17 +8,28 @@
 
 #include "actors/batcher.hpp"
 #include "actors/version_table.hpp"
+#include "config/logging.hpp"
+#include "config/model_repository.hpp"
 #include "messages/error.hpp"
 
 namespace actorserve {
 
 namespace {
 
+/// The reload in progress; a router runs one at a time.
+struct reload_progress {
+  caf::typed_response_promise<model_status> promise;
+  size_t pending = 0;
+  std::vector<std::string> errors;
+};
+
 struct router_state {
   static inline const char* name = "router";
   router_settings settings;
   version_table versions;
-  std::set<caf::actor_addr> batchers; // every linked batcher still running
+  std::set<caf::actor_addr> batchers;                // every linked batcher still running
+  std::map<caf::actor_addr, std::string> draining;   // retired batcher -> its version
+  std::optional<reload_progress> reload;
 };
 
 using router_pointer = router_actor::stateful_pointer<router_state>;
@@ -34,28 +46,162 @@ batcher_settings make_batcher_settings(const router_settings& settings,
   return result;
 }
 
-/// Spawns the version's chain beside whatever serves now; it takes traffic
-/// once its load (and warm-up) answers.
+void log_lifecycle(router_pointer self, std::string_view event, const std::string& version,
+                   nlohmann::json fields = nlohmann::json::object()) {
+  fields["model"] = self->state.settings.model;
+  fields["version"] = version;
+  log_event(event == "load_failed" || event == "version_failed" ? spdlog::level::err
+                                                                : spdlog::level::info,
+            event, std::move(fields));
+}
+
+/// Retires a batcher: it answers what it holds, then exits (no request lost).
+void retire(router_pointer self, const batcher_actor& batcher, const std::string& version) {
+  if (!batcher)
+    return;
+  self->state.draining.emplace(batcher.address(), version);
+  self->send(batcher, atom::drain_v);
+  log_lifecycle(self, "drain", version);
+}
+
+void load_finished(router_pointer self, const std::string& version, const std::string& error) {
+  auto& reload = self->state.reload;
+  if (!reload)
+    return;
+  if (!error.empty())
+    reload->errors.push_back("version " + version + ": " + error);
+  if (--reload->pending > 0)
+    return;
+  if (reload->errors.empty()) {
+    reload->promise.deliver(self->state.versions.status(self->state.settings.model));
+  } else {
+    std::string message;
+    for (const auto& e : reload->errors)
+      message += (message.empty() ? "" : "; ") + e;
+    reload->promise.deliver(make_error(ec::internal, "load failed, nothing was swapped: " + message));
+  }
+  reload.reset();
+}
+
+/// Spawns the version's chain beside whatever serves it now. Once it has
+/// loaded and warmed up, the version table points at it (the swap) and the
+/// replaced chain drains; if it fails, the old chain keeps serving.
 void load_version(router_pointer self, const std::string& version) {
   auto& st = self->state;
   auto batcher = spawn_linked_batcher(self, make_batcher_settings(st.settings, version));
-  st.versions.add(version, batcher);
   st.batchers.insert(batcher.address());
-  spdlog::info("loading model {} version {}", st.settings.model, version);
+  if (!st.versions.is_available(version))
+    st.versions.add(version, batcher); // nothing serves it: show it as loading
+  log_lifecycle(self, "load", version);
   self->request(batcher, st.settings.load_timeout, atom::load_v)
     .then(
       [=](int64_t load_time_ms) {
-        self->state.versions.mark_available(version, load_time_ms);
-        spdlog::info("model {} version {} available after {} ms", self->state.settings.model,
-                     version, load_time_ms);
+        auto old = self->state.versions.replace(version, batcher, load_time_ms);
+        log_lifecycle(self, "available", version, {{"load_time_ms", load_time_ms}});
+        if (old && old.address() != batcher.address()) {
+          log_lifecycle(self, "swap", version);
+          retire(self, old, version);
+        }
+        load_finished(self, version, {});
       },
       [=](caf::error& err) {
         auto reason = to_api_error(err).message;
-        self->state.versions.mark_failed(version, reason);
+        auto* slot = self->state.versions.find(version);
+        if (slot && slot->batcher.address() == batcher.address())
+          self->state.versions.mark_failed(version, reason);
         self->send_exit(batcher, caf::exit_reason::user_shutdown);
-        spdlog::error("model {} version {} failed to load: {}", self->state.settings.model,
-                      version, reason);
+        log_lifecycle(self, "load_failed", version, {{"reason", reason}});
+        load_finished(self, version, reason);
       });
+}
+
+caf::result<model_status> reload(router_pointer self, const std::string& version) {
+  auto& st = self->state;
+  if (st.reload)
+    return make_error(ec::conflict, "a reload of model " + st.settings.model +
+                                      " is in progress; retry when it ends");
+  auto on_disk = find_versions(st.settings.directory);
+  std::vector<std::string> targets;
+  if (version.empty()) {
+    for (const auto& candidate : on_disk)
+      if (auto* slot = st.versions.find(candidate);
+          !slot || slot->status.state == version_state::failed ||
+          slot->status.state == version_state::unloaded)
+        targets.push_back(candidate);
+  } else if (std::find(on_disk.begin(), on_disk.end(), version) != on_disk.end()) {
+    targets.push_back(version);
+  } else {
+    return make_error(ec::version_not_found, "model " + st.settings.model + " has no version '" +
+                                               version + "' in its folder");
+  }
+  if (targets.empty())
+    return st.versions.status(st.settings.model);
+  st.reload = reload_progress{self->make_response_promise<model_status>(), targets.size(), {}};
+  auto promise = st.reload->promise;
+  for (const auto& target : targets)
+    load_version(self, target);
+  return promise;
+}
+
+caf::result<model_status> unload(router_pointer self, const std::string& version) {
+  auto& st = self->state;
+  auto* slot = st.versions.find(version);
+  if (!slot)
+    return make_error(ec::version_not_found, "version " + version + " does not exist");
+  switch (slot->status.state) {
+    case version_state::available:
+      if (st.versions.available_count() == 1)
+        return make_error(ec::conflict, "version " + version +
+                                          " is the last serving version of model " +
+                                          st.settings.model + " and cannot be unloaded");
+      retire(self, st.versions.retire(version, version_state::draining), version);
+      break;
+    case version_state::loading:
+      return make_error(ec::conflict, "version " + version + " is loading; unload it later");
+    case version_state::draining:
+    case version_state::unloaded:
+      break;
+    case version_state::failed:
+      st.versions.retire(version, version_state::unloaded);
+      break;
+  }
+  return st.versions.status(st.settings.model);
+}
+
+caf::result<model_status> set_traffic(router_pointer self, traffic_split& split) {
+  auto& st = self->state;
+  if (!split.default_version.empty() && !st.versions.is_available(split.default_version))
+    return make_error(ec::conflict, "default version " + split.default_version +
+                                      " is not available");
+  for (const auto& [version, weight] : split.weights)
+    if (!st.versions.is_available(version))
+      return make_error(ec::conflict, "weights name version " + version +
+                                        ", which is not available");
+  st.versions.set_traffic(split.default_version, split.weights);
+  log_event(spdlog::level::info, "traffic",
+            {{"model", st.settings.model}, {"default", split.default_version},
+             {"weights", split.weights}});
+  return st.versions.status(st.settings.model);
+}
+
+/// A batcher that exited: a drained one leaves its version unloaded; one that
+/// failed while serving marks its version failed, and unpinned traffic moves
+/// to the other available versions.
+void on_batcher_exit(router_pointer self, const caf::exit_msg& msg) {
+  auto& st = self->state;
+  if (auto i = st.draining.find(msg.source); i != st.draining.end()) {
+    if (auto* slot = st.versions.find(i->second);
+        slot && slot->status.state == version_state::draining)
+      st.versions.retire(i->second, version_state::unloaded);
+    log_lifecycle(self, "drained", i->second);
+    st.draining.erase(i);
+    return;
+  }
+  if (auto version = st.versions.version_of(msg.source)) {
+    auto reason = caf::to_string(msg.reason);
+    st.versions.mark_failed(*version, "its model instances kept failing: " + reason);
+    log_lifecycle(self, "version_failed", *version, {{"reason", reason}});
+  }
 }
 
 } // namespace
@@ -74,16 +220,14 @@ router_actor spawn_router(caf::actor_system& system, router_settings settings) {
         st.versions.mark_failed(version, st.settings.config_error);
       }
     }
-    // Batchers are linked so that they end with the router; a batcher's own
-    // exit is logged here, anyone else's exit ends the router.
+    // Batchers are linked so that they end with the router; their exits are
+    // handled here, anyone else's exit ends the router.
     self->set_exit_handler([=](caf::exit_msg& msg) {
       if (self->state.batchers.erase(msg.source) == 0) {
         self->quit(msg.reason);
         return;
       }
-      if (msg.reason && msg.reason != caf::exit_reason::user_shutdown)
-        spdlog::warn("model {}: a batcher exited: {}", self->state.settings.model,
-                     caf::to_string(msg.reason));
+      on_batcher_exit(self, msg);
     });
     return {
       [=](atom::predict, predict_request& request) -> caf::result<predict_reply> {
@@ -93,6 +237,9 @@ router_actor spawn_router(caf::actor_system& system, router_settings settings) {
         return self->delegate(chosen->second, atom::predict_v, std::move(request));
       },
       [=](atom::status) { return self->state.versions.status(self->state.settings.model); },
+      [=](atom::reload, const std::string& version) { return reload(self, version); },
+      [=](atom::unload, const std::string& version) { return unload(self, version); },
+      [=](atom::traffic, traffic_split& split) { return set_traffic(self, split); },
     };
   };
   return system.spawn(behavior, std::move(settings));

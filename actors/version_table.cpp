@@ -29,6 +29,40 @@ void version_table::mark_failed(const std::string& version, std::string error) {
   }
 }
 
+batcher_actor version_table::retire(const std::string& version, version_state state) {
+  auto i = versions_.find(version);
+  if (i == versions_.end())
+    return {};
+  i->second.status.state = state;
+  return std::exchange(i->second.batcher, batcher_actor{});
+}
+
+batcher_actor version_table::replace(const std::string& version, batcher_actor batcher,
+                                     int64_t load_time_ms) {
+  auto& slot = versions_[version];
+  auto old = std::exchange(slot.batcher, std::move(batcher));
+  slot.status = version_status{version, version_state::available, {}, load_time_ms};
+  return old;
+}
+
+bool version_table::is_available(const std::string& version) const {
+  auto* slot = find(version);
+  return slot && slot->status.state == version_state::available;
+}
+
+std::optional<std::string> version_table::version_of(const caf::actor_addr& addr) const {
+  for (const auto& [name, slot] : versions_)
+    if (slot.batcher && slot.batcher.address() == addr)
+      return name;
+  return std::nullopt;
+}
+
+size_t version_table::available_count() const {
+  return static_cast<size_t>(std::count_if(versions_.begin(), versions_.end(), [](auto& v) {
+    return v.second.status.state == version_state::available;
+  }));
+}
+
 void version_table::set_traffic(std::string default_version,
                                 std::map<std::string, int32_t> weights) {
   default_version_ = std::move(default_version);

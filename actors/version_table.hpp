@@ -28,6 +28,14 @@ public:
   void add(const std::string& version, batcher_actor batcher);
   void mark_available(const std::string& version, int64_t load_time_ms);
   void mark_failed(const std::string& version, std::string error);
+  /// Takes the version out of service; returns the batcher it had.
+  batcher_actor retire(const std::string& version, version_state state);
+  /// Swaps in a freshly loaded batcher for a version; returns the old one.
+  batcher_actor replace(const std::string& version, batcher_actor batcher, int64_t load_time_ms);
+  bool is_available(const std::string& version) const;
+  /// The version whose current batcher is `addr`, if any.
+  std::optional<std::string> version_of(const caf::actor_addr& addr) const;
+  size_t available_count() const;
 
   /// Sets the configured default ("" = highest available) and the weights
   /// for unpinned requests (empty = all to the default).

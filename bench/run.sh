@@ -126,6 +126,23 @@ make_repo repo-digits digits
 make_repo repo-digits-nobatch digits batching.max_batch_size=1 batching.max_queue_delay_us=0
 make_repo repo-resnet18 resnet18
 
+# The load generator already shares the 2 cores with the server; anything else
+# busy on the machine skews every number, so measure and record it.
+machine_busy_pct() { # share of all cores busy over one second
+    local _ u1 n1 s1 i1 w1 q1 sq1 u2 n2 s2 i2 w2 q2 sq2 total idle
+    read -r _ u1 n1 s1 i1 w1 q1 sq1 _ </proc/stat
+    sleep 1
+    read -r _ u2 n2 s2 i2 w2 q2 sq2 _ </proc/stat
+    total=$(( (u2 + n2 + s2 + i2 + w2 + q2 + sq2) - (u1 + n1 + s1 + i1 + w1 + q1 + sq1) ))
+    idle=$(( (i2 + w2) - (i1 + w1) ))
+    echo $(( total > 0 ? 100 * (total - idle) / total : 0 ))
+}
+busy_pct=$(machine_busy_pct)
+if (( busy_pct > 10 )); then
+    log "WARNING: the machine is ${busy_pct}% busy before the benchmark; numbers will be skewed"
+    ps -eo pid=,pcpu=,args= --sort=-pcpu | head -5 | cut -c1-120 >&2
+fi
+
 results="$build/bench-results/$(date +%Y%m%d-%H%M%S)"
 mkdir -p "$results"
 ln -sfn "$results" "$build/bench-results/latest"
@@ -133,7 +150,7 @@ $tool bodies "$results/bodies" >&2
 cat >"$results/meta.json" <<EOF
 {"seconds": $seconds, "warmup": $warmup, "raw_seconds": $raw_seconds,
  "torch_threads": $torch_threads, "http_threads": "${http_threads:-default}",
- "wrk_threads": $wrk_threads, "peer_workers": 2, "nproc": $(nproc),
+ "wrk_threads": $wrk_threads, "machine_busy_pct_at_start": $busy_pct, "peer_workers": 2, "nproc": $(nproc),
  "commit": "$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"}
 EOF
 
@@ -165,7 +182,7 @@ start_actorserve() { # repository tag
     (cd "$results" && exec "$build/actorserve" "${flags[@]}") >"$out.out" 2>"$out.err" &
     server_pid=$!
     started_pids+=("$server_pid")
-    wait_until 300 "actorserve ($tag) to be ready" grep -q '^actorserve ready on http://' "$out.out"
+    wait_until 300 "actorserve ($tag) to be ready" grep -qs '^actorserve ready on http://' "$out.out"
     server_url=$(sed -n 's|^actorserve ready on \(http://[^ ]*\)$|\1|p' "$out.out" | head -1)
     log "actorserve ($tag) ready on $server_url, pid $server_pid"
 }

@@ -138,6 +138,54 @@ json to_json(const model_status& status) {
           {"versions", versions}};
 }
 
+/// An admin body: a JSON object with only `allowed` keys ("" = `{}`).
+json parse_admin_body(const httplib::Request& req, std::initializer_list<std::string_view> allowed) {
+  require_json_body(req);
+  if (req.body.find_first_not_of(" \t\r\n") == std::string::npos)
+    return json::object();
+  auto body = json::parse(req.body, nullptr, false);
+  if (body.is_discarded())
+    throw api_error{ec::invalid_json, "the body is not valid JSON", {}};
+  if (!body.is_object())
+    throw api_error{ec::invalid_request, "the body must be a JSON object", {}};
+  for (const auto& [key, value] : body.items())
+    if (std::find(allowed.begin(), allowed.end(), key) == allowed.end())
+      throw api_error{ec::invalid_request, "unknown key", key.substr(0, 100)};
+  return body;
+}
+
+/// A version named by an admin: a positive integer, as string or number.
+std::string version_field(const json& value, const std::string& field) {
+  std::string text;
+  if (value.is_string())
+    text = value.get<std::string>();
+  else if (value.is_number_unsigned())
+    text = std::to_string(value.get<uint64_t>());
+  if (!is_version_name(text))
+    throw api_error{ec::version_not_found,
+                    "a version is a positive integer naming a folder of the model", field};
+  return text;
+}
+
+traffic_split parse_traffic(const json& body) {
+  traffic_split split;
+  if (body.contains("default"))
+    split.default_version = version_field(body["default"], "default");
+  if (body.contains("weights")) {
+    const auto& weights = body["weights"];
+    if (!weights.is_object())
+      throw api_error{ec::invalid_request, "weights must be an object", "weights"};
+    for (const auto& [version, weight] : weights.items()) {
+      auto field = "weights." + version.substr(0, 20);
+      if (!weight.is_number_integer() || weight.get<int64_t>() < 0 ||
+          weight.get<int64_t>() > 1'000'000)
+        throw api_error{ec::invalid_request, "a weight is an integer from 0 to 1000000", field};
+      split.weights[version_field(version, field)] = weight.get<int32_t>();
+    }
+  }
+  return split;
+}
+
 std::chrono::milliseconds remaining(clock::time_point deadline) {
   return std::max(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now()),
                   std::chrono::milliseconds{1});
@@ -287,6 +335,36 @@ void http_server::install_routes() {
                                            std::string{req.matches[1]}));
                   res.status = 204;
                 }));
+
+  // Admin routes. A reload answers once the new versions serve (or failed).
+  auto admin_timeout = std::chrono::seconds{options_.load_timeout_s} + control_timeout;
+  server.Post(R"(/api/v1/models/([^/]+)/reload)",
+              guarded([this, admin_timeout](const httplib::Request& req, httplib::Response& res) {
+                auto body = parse_admin_body(req, {"version"});
+                auto version = body.contains("version") ? version_field(body["version"], "version")
+                                                        : std::string{};
+                auto [status] = value_or_throw(
+                  ask<model_status>(system_, registry_, admin_timeout, atom::reload_v,
+                                    std::string{req.matches[1]}, version));
+                write_json(res, 200, to_json(status));
+              }));
+  server.Post(R"(/api/v1/models/([^/]+)/versions/([^/]+)/unload)",
+              guarded([this](const httplib::Request& req, httplib::Response& res) {
+                parse_admin_body(req, {});
+                auto version = version_field(std::string{req.matches[2]}, "version");
+                auto [status] = value_or_throw(
+                  ask<model_status>(system_, registry_, control_timeout, atom::unload_v,
+                                    std::string{req.matches[1]}, version));
+                write_json(res, 200, to_json(status));
+              }));
+  server.Put(R"(/api/v1/models/([^/]+)/traffic)",
+             guarded([this](const httplib::Request& req, httplib::Response& res) {
+               auto split = parse_traffic(parse_admin_body(req, {"default", "weights"}));
+               auto [status] = value_or_throw(
+                 ask<model_status>(system_, registry_, control_timeout, atom::traffic_v,
+                                   std::string{req.matches[1]}, std::move(split)));
+               write_json(res, 200, to_json(status));
+             }));
 
   server.Get("/api/v1/models", guarded([this](const httplib::Request&, httplib::Response& res) {
                auto [statuses] = value_or_throw(

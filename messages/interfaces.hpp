@@ -6,6 +6,7 @@
 //   batcher --forward--> model instance; the batcher answers the HTTP asker.
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,10 @@ using submit = caf::atom_constant<caf::atom("submit")>;
 using get = caf::atom_constant<caf::atom("get")>;
 using cancel = caf::atom_constant<caf::atom("cancel")>;
 using sweep = caf::atom_constant<caf::atom("sweep")>;
+using reload = caf::atom_constant<caf::atom("reload")>;
+using unload = caf::atom_constant<caf::atom("unload")>;
+using traffic = caf::atom_constant<caf::atom("traffic")>;
+using drain = caf::atom_constant<caf::atom("drain")>;
 
 constexpr predict predict_v{};
 constexpr forward forward_v{};
@@ -44,6 +49,10 @@ constexpr submit submit_v{};
 constexpr get get_v{};
 constexpr cancel cancel_v{};
 constexpr sweep sweep_v{};
+constexpr reload reload_v{};
+constexpr unload unload_v{};
+constexpr traffic traffic_v{};
+constexpr drain drain_v{};
 
 } // namespace actorserve::atom
 
@@ -74,14 +83,30 @@ using batcher_actor = caf::typed_actor<
   // Queues a request; answers it from its slices of the batch outputs.
   caf::replies_to<atom::predict, predict_request>::with<predict_reply>,
   // Replies with the batching counters.
-  caf::replies_to<atom::stats>::with<batcher_stats>>;
+  caf::replies_to<atom::stats>::with<batcher_stats>,
+  // Stops taking requests: flushes what waits, answers what runs, then exits.
+  caf::reacts_to<atom::drain>>;
+
+/// A traffic change: the default version ("" = highest available) and the
+/// weights of unpinned requests (empty = all to the default).
+struct traffic_split {
+  std::string default_version;
+  std::map<std::string, int32_t> weights;
+};
 
 /// One per model: the version table, the choice of version, the spec.
 using router_actor = caf::typed_actor<
   // Picks a version (pinned, weighted, default) and delegates to its batcher.
   caf::replies_to<atom::predict, predict_request>::with<predict_reply>,
   // Replies with the model's versions, states, default and traffic.
-  caf::replies_to<atom::status>::with<model_status>>;
+  caf::replies_to<atom::status>::with<model_status>,
+  // Loads a version beside the one serving and swaps once it is ready ("" =
+  // rescan the folder and load what is new); replies when the loads ended.
+  caf::replies_to<atom::reload, std::string>::with<model_status>,
+  // Drains and unloads a version; refused for the last available one.
+  caf::replies_to<atom::unload, std::string>::with<model_status>,
+  // Sets the default version and the weights of unpinned requests.
+  caf::replies_to<atom::traffic, traffic_split>::with<model_status>>;
 
 /// One per node: model name to router.
 using registry_actor = caf::typed_actor<
@@ -90,7 +115,18 @@ using registry_actor = caf::typed_actor<
   // Replies with the status of every model, ordered by name.
   caf::replies_to<atom::list>::with<std::vector<model_status>>,
   // Replies with one model's status.
-  caf::replies_to<atom::status, std::string>::with<model_status>>;
+  caf::replies_to<atom::status, std::string>::with<model_status>,
+  // Admin: forwards a reload (model, version or "") to the model's router.
+  caf::replies_to<atom::reload, std::string, std::string>::with<model_status>,
+  // Admin: forwards an unload (model, version) to the model's router.
+  caf::replies_to<atom::unload, std::string, std::string>::with<model_status>,
+  // Admin: forwards a traffic change to the model's router.
+  caf::replies_to<atom::traffic, std::string, traffic_split>::with<model_status>>;
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, traffic_split& x) {
+  return f(caf::meta::type_name("actorserve::traffic_split"), x.default_version, x.weights);
+}
 
 /// An async job as submitted: the prepared request and where it goes.
 struct job_submission {

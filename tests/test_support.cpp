@@ -195,8 +195,6 @@ httplib::Client server_process::client() const {
   return client;
 }
 
-namespace {
-
 http_answer to_answer(const httplib::Result& result) {
   http_answer answer;
   if (!result) {
@@ -210,8 +208,6 @@ http_answer to_answer(const httplib::Result& result) {
     answer.body = nullptr;
   return answer;
 }
-
-} // namespace
 
 http_answer post_json(httplib::Client& client, const std::string& path, const std::string& body,
                       const httplib::Headers& headers) {

@@ -1,0 +1,358 @@
+#include "http/metrics.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <utility>
+#include <vector>
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
+namespace actorserve {
+
+namespace {
+
+// --- Routes -----------------------------------------------------------------
+
+constexpr size_t unmatched = route_templates.size() - 1;
+static_assert(route_templates[unmatched] == "unmatched");
+
+constexpr size_t max_segments = 7;
+
+/// One route: its method, its path segments ("" is a parameter: one non-empty
+/// segment, as httplib's "([^/]+)"), and its index in route_templates.
+struct route {
+  std::string_view method;
+  size_t count;
+  std::array<std::string_view, max_segments> segments;
+  size_t index;
+};
+
+constexpr size_t route_index(std::string_view name) {
+  for (size_t i = 0; i < route_templates.size(); ++i)
+    if (route_templates[i] == name)
+      return i;
+  return route_templates.size(); // not a template: fails the static_assert below
+}
+
+// clang-format off
+constexpr std::array<route, 13> routes{{
+  {"GET", 1, {"health"}, route_index("/health")},
+  {"GET", 1, {"ready"}, route_index("/ready")},
+  {"GET", 1, {"metrics"}, route_index("/metrics")},
+  {"GET", 3, {"api", "v1", "models"}, route_index("/api/v1/models")},
+  {"GET", 4, {"api", "v1", "models", ""}, route_index("/api/v1/models/{model}")},
+  {"POST", 5, {"api", "v1", "models", "", "predict"},
+   route_index("/api/v1/models/{model}/predict")},
+  {"POST", 7, {"api", "v1", "models", "", "versions", "", "predict"},
+   route_index("/api/v1/models/{model}/versions/{version}/predict")},
+  {"POST", 5, {"api", "v1", "models", "", "jobs"}, route_index("/api/v1/models/{model}/jobs")},
+  {"POST", 5, {"api", "v1", "models", "", "reload"},
+   route_index("/api/v1/models/{model}/reload")},
+  {"POST", 7, {"api", "v1", "models", "", "versions", "", "unload"},
+   route_index("/api/v1/models/{model}/versions/{version}/unload")},
+  {"PUT", 5, {"api", "v1", "models", "", "traffic"},
+   route_index("/api/v1/models/{model}/traffic")},
+  {"GET", 4, {"api", "v1", "jobs", ""}, route_index("/api/v1/jobs/{job_id}")},
+  {"DELETE", 4, {"api", "v1", "jobs", ""}, route_index("/api/v1/jobs/{job_id}")},
+}};
+// clang-format on
+
+constexpr bool all_routes_known() {
+  for (const auto& r : routes)
+    if (r.index >= unmatched)
+      return false;
+  return true;
+}
+static_assert(all_routes_known(), "every route's template must be in route_templates");
+
+size_t match_route(std::string_view method, std::string_view path) {
+  if (path.empty() || path.front() != '/')
+    return unmatched;
+  std::array<std::string_view, max_segments> segments;
+  size_t count = 0;
+  std::string_view rest = path.substr(1);
+  for (;;) {
+    if (count == max_segments)
+      return unmatched; // more segments than any route has
+    auto slash = rest.find('/');
+    segments[count++] = rest.substr(0, slash);
+    if (slash == std::string_view::npos)
+      break;
+    rest.remove_prefix(slash + 1);
+  }
+  // httplib dispatches HEAD to the GET handlers.
+  std::string_view wanted = method == "HEAD" ? std::string_view{"GET"} : method;
+  for (const auto& r : routes) {
+    if (r.method != wanted || r.count != count)
+      continue;
+    bool match = true;
+    for (size_t i = 0; i < count && match; ++i)
+      match = r.segments[i].empty() ? !segments[i].empty() : segments[i] == r.segments[i];
+    if (match)
+      return r.index;
+  }
+  return unmatched;
+}
+
+size_t endpoint_index(std::string_view endpoint) {
+  for (size_t i = 0; i < route_templates.size(); ++i)
+    if (route_templates[i] == endpoint)
+      return i;
+  return unmatched;
+}
+
+// --- Label values -----------------------------------------------------------
+
+constexpr std::array<std::string_view, 10> methods{
+    "GET",     "HEAD",  "POST",    "PUT",   "DELETE",
+    "OPTIONS", "PATCH", "CONNECT", "TRACE", "OTHER"};
+
+size_t method_index(std::string_view method) {
+  for (size_t i = 0; i + 1 < methods.size(); ++i)
+    if (methods[i] == method)
+      return i;
+  return methods.size() - 1;
+}
+
+constexpr std::array<std::string_view, 4> rejection_reasons{"overloaded", "rate_limited",
+                                                            "deadline_exceeded", "other"};
+
+/// Label values must be UTF-8 in the exposition format; invalid bytes become '?'.
+/// (Model folder names are usually ASCII; this is the slow path, once per series.)
+std::string utf8_label(std::string_view in) {
+  std::string out;
+  out.reserve(in.size());
+  size_t i = 0;
+  while (i < in.size()) {
+    auto c = static_cast<unsigned char>(in[i]);
+    size_t len = c < 0x80           ? 1
+                 : (c >> 5) == 0x6  ? 2
+                 : (c >> 4) == 0xE  ? 3
+                 : (c >> 3) == 0x1E ? 4
+                                    : 0;
+    bool ok = len > 0 && i + len <= in.size();
+    for (size_t k = 1; ok && k < len; ++k)
+      ok = (static_cast<unsigned char>(in[i + k]) & 0xC0) == 0x80;
+    if (ok && len > 1) {
+      // Reject overlong forms, surrogates and code points past U+10FFFF.
+      uint32_t cp = c & (0xFF >> (len + 1));
+      for (size_t k = 1; k < len; ++k)
+        cp = (cp << 6) | (static_cast<unsigned char>(in[i + k]) & 0x3F);
+      static constexpr uint32_t min_cp[] = {0, 0, 0x80, 0x800, 0x10000};
+      ok = cp >= min_cp[len] && cp <= 0x10FFFF && (cp < 0xD800 || cp > 0xDFFF);
+    }
+    if (ok) {
+      out.append(in.substr(i, len));
+      i += len;
+    } else {
+      out.push_back('?');
+      ++i;
+    }
+  }
+  return out;
+}
+
+/// Histograms take seconds and sizes from clocks and counters; a negative or NaN
+/// value would poison _sum forever.
+double sane(double value) {
+  return value >= 0 ? value : 0; // NaN compares false
+}
+
+// --- Buckets ----------------------------------------------------------------
+
+const prometheus::Histogram::BucketBoundaries& request_buckets() {
+  static const prometheus::Histogram::BucketBoundaries buckets{
+      0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+  return buckets;
+}
+
+const prometheus::Histogram::BucketBoundaries& model_time_buckets() {
+  static const prometheus::Histogram::BucketBoundaries buckets{
+      0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+      0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10};
+  return buckets;
+}
+
+const prometheus::Histogram::BucketBoundaries& batch_buckets() {
+  static const prometheus::Histogram::BucketBoundaries buckets{1,  2,   4,   8,   16,  32,
+                                                               64, 128, 256, 512, 1024};
+  return buckets;
+}
+
+} // namespace
+
+std::string route_template(std::string_view method, std::string_view path) {
+  return std::string{route_templates[match_route(method, path)]};
+}
+
+// --- metrics ------------------------------------------------------------------
+
+metrics::metrics() : registry_{std::make_shared<prometheus::Registry>()} {
+  auto& registry = *registry_;
+
+  request_count_ = &prometheus::BuildCounter()
+                        .Name("request_count_total")
+                        .Help("HTTP requests by method, route template and status")
+                        .Register(registry);
+  auto& latency = prometheus::BuildHistogram()
+                      .Name("request_latency_seconds")
+                      .Help("HTTP request latency in seconds by route template")
+                      .Register(registry);
+  for (size_t i = 0; i < route_templates.size(); ++i)
+    request_latency_[i] =
+        &latency.Add({{"endpoint", std::string{route_templates[i]}}}, request_buckets());
+
+  inference_ = &prometheus::BuildHistogram()
+                    .Name("actorserve_inference_seconds")
+                    .Help("Time of one forward call (one batch) in seconds")
+                    .Register(registry);
+  batch_size_ = &prometheus::BuildHistogram()
+                     .Name("actorserve_batch_size")
+                     .Help("Instances per forward call")
+                     .Register(registry);
+  queue_wait_ =
+      &prometheus::BuildHistogram()
+           .Name("actorserve_queue_wait_seconds")
+           .Help("Time requests waited in the batch queue before their forward call")
+           .Register(registry);
+  queue_depth_ = &prometheus::BuildGauge()
+                      .Name("actorserve_queue_depth")
+                      .Help("Requests waiting in the batch queue")
+                      .Register(registry);
+  loads_ = &prometheus::BuildCounter()
+                .Name("actorserve_model_loads_total")
+                .Help("Model version loads that succeeded")
+                .Register(registry);
+  load_failures_ = &prometheus::BuildCounter()
+                        .Name("actorserve_model_load_failures_total")
+                        .Help("Model version loads that failed")
+                        .Register(registry);
+  restarts_ = &prometheus::BuildCounter()
+                   .Name("actorserve_model_restarts_total")
+                   .Help("Model instances restarted after a failure")
+                   .Register(registry);
+
+  auto& rejections = prometheus::BuildCounter()
+                         .Name("actorserve_rejected_requests_total")
+                         .Help("Requests turned away before inference, by reason")
+                         .Register(registry);
+  for (size_t i = 0; i < rejection_reasons.size(); ++i)
+    rejections_[i] = &rejections.Add({{"reason", std::string{rejection_reasons[i]}}});
+
+  job_store_size_ = &prometheus::BuildGauge()
+                         .Name("actorserve_job_store_size")
+                         .Help("Jobs held by the job store (queued, running or finished)")
+                         .Register(registry)
+                         .Add({});
+
+  prometheus::BuildGauge()
+      .Name("actorserve_build_info")
+      .Help("Build information; the value is always 1")
+      .Register(registry)
+      .Add({{"version", ACTORSERVE_VERSION}})
+      .Set(1);
+}
+
+metrics::~metrics() = default;
+
+prometheus::Counter& metrics::request_counter(size_t method, size_t endpoint,
+                                              int status) {
+  bool known_status = status >= 100 && status <= 599;
+  uint32_t key = static_cast<uint32_t>(
+      (method * route_templates.size() + endpoint) * 1000 + (known_status ? status : 0));
+  {
+    std::shared_lock lock{requests_mutex_};
+    auto found = request_counters_.find(key);
+    if (found != request_counters_.end())
+      return *found->second;
+  }
+  std::unique_lock lock{requests_mutex_};
+  auto& slot = request_counters_[key];
+  if (!slot)
+    slot = &request_count_->Add(
+        {{"method", std::string{methods[method]}},
+         {"endpoint", std::string{route_templates[endpoint]}},
+         {"http_status", known_status ? std::to_string(status) : "other"}});
+  return *slot;
+}
+
+void metrics::observe_request(std::string_view method, std::string_view endpoint,
+                              int http_status, double seconds) {
+  auto route = endpoint_index(endpoint);
+  request_counter(method_index(method), route, http_status).Increment();
+  request_latency_[route]->Observe(sane(seconds));
+}
+
+metrics::model_series& metrics::series_for(const std::string& model,
+                                           const std::string& version) {
+  {
+    std::shared_lock lock{models_mutex_};
+    auto versions = models_.find(model);
+    if (versions != models_.end()) {
+      auto found = versions->second.find(version);
+      if (found != versions->second.end())
+        return found->second;
+    }
+  }
+  std::unique_lock lock{models_mutex_};
+  auto& versions = models_[model];
+  auto found = versions.find(version);
+  if (found != versions.end())
+    return found->second;
+  prometheus::Labels labels{{"model", utf8_label(model)},
+                            {"version", utf8_label(version)}};
+  model_series series{&inference_->Add(labels, model_time_buckets()),
+                      &batch_size_->Add(labels, batch_buckets()),
+                      &queue_wait_->Add(labels, model_time_buckets()),
+                      &queue_depth_->Add(labels),
+                      &loads_->Add(labels),
+                      &load_failures_->Add(labels),
+                      &restarts_->Add(labels)};
+  // std::map nodes never move: the reference stays valid after the lock.
+  return versions.emplace(version, series).first->second;
+}
+
+void metrics::observe_inference(const std::string& model, const std::string& version,
+                                double seconds, int64_t batch_size,
+                                double queue_wait_seconds) {
+  auto& series = series_for(model, version);
+  series.inference->Observe(sane(seconds));
+  series.batch_size->Observe(sane(static_cast<double>(batch_size)));
+  series.queue_wait->Observe(sane(queue_wait_seconds));
+}
+
+void metrics::set_queue_depth(const std::string& model, const std::string& version,
+                              int64_t depth) {
+  series_for(model, version).queue_depth->Set(static_cast<double>(depth));
+}
+
+void metrics::count_load(const std::string& model, const std::string& version, bool ok) {
+  auto& series = series_for(model, version);
+  (ok ? series.loads : series.load_failures)->Increment();
+}
+
+void metrics::count_restart(const std::string& model, const std::string& version) {
+  series_for(model, version).restarts->Increment();
+}
+
+void metrics::count_rejection(std::string_view reason) {
+  size_t i = 0;
+  while (i + 1 < rejection_reasons.size() && rejection_reasons[i] != reason)
+    ++i;
+  rejections_[i]->Increment();
+}
+
+void metrics::set_job_store_size(int64_t jobs) {
+  job_store_size_->Set(static_cast<double>(jobs));
+}
+
+std::string metrics::render() const {
+  return prometheus::TextSerializer{}.Serialize(registry_->Collect());
+}
+
+} // namespace actorserve
