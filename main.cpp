@@ -69,8 +69,10 @@ int run(const server_options& options) {
   register_message_types(cfg);
   caf::actor_system system{cfg};
 
-  registry_settings settings{options.model_repository,
-                             std::chrono::seconds{options.load_timeout_s}};
+  registry_settings settings;
+  settings.repository = options.model_repository;
+  settings.load_timeout = std::chrono::seconds{options.load_timeout_s};
+  settings.fault_injection = options.enable_fault_injection;
   auto registry = spawn_registry(system, settings);
   auto jobs = spawn_job_store(system, {std::chrono::seconds{options.job_ttl_s}, options.max_jobs,
                                        options.max_job_bytes, options.max_running_jobs});

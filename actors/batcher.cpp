@@ -6,8 +6,10 @@
 #include <unordered_map>
 
 #include <caf/all.hpp>
+#include <spdlog/spdlog.h>
 
 #include "actors/batch_queue.hpp"
+#include "config/logging.hpp"
 #include "messages/error.hpp"
 
 namespace actorserve {
@@ -21,7 +23,9 @@ using batcher_impl = batcher_actor::extend<
   // Timer: cut the batches that are due.
   caf::reacts_to<atom::flush>,
   // Timer: answer the requests whose deadline passed.
-  caf::reacts_to<atom::expire>>;
+  caf::reacts_to<atom::expire>,
+  // Timer: spawn a replacement for the crashed instance at this index.
+  caf::reacts_to<atom::restart, size_t>>;
 
 /// A request from the moment it is queued until it is answered.
 struct pending_request {
@@ -35,7 +39,16 @@ struct pending_request {
 /// A batch on its way through one instance.
 struct running_batch {
   size_t instance = 0;
+  uint64_t generation = 0; // of the instance it was sent to
   batch_queue::batch contents;
+};
+
+/// One model instance and what it is doing. A replacement after a crash
+/// gets a new generation, so late answers from the dead one are ignored.
+struct instance_slot {
+  instance_actor handle;
+  uint64_t generation = 0;
+  std::optional<running_batch> running;
 };
 
 struct batcher_state {
@@ -45,8 +58,9 @@ struct batcher_state {
   batch_queue queue{batch_queue::limits{}};
   std::unordered_map<batch_queue::request_id, pending_request> pending;
   batch_queue::request_id next_id = 1;
-  std::vector<instance_actor> instances;
+  std::vector<instance_slot> instances;
   std::deque<size_t> idle_instances;
+  std::deque<clock::time_point> restarts; // within the restart window
   // Single-request batches re-run after a shared batch failed; served first.
   std::deque<batch_queue::batch> retries;
   std::optional<clock::time_point> flush_timer;  // earliest flush scheduled
@@ -81,6 +95,17 @@ void fail_request(batcher_state& st, batch_queue::request_id id, const caf::erro
   st.pending.erase(i);
 }
 
+/// Errors of our own category come from the model (a failed forward);
+/// others (besides a timeout) mean the instance itself is gone.
+bool instance_died(const caf::error& err) {
+  return err.category() != caf::atom("actorserve") && err != caf::sec::request_timeout;
+}
+
+void fail_batch(batcher_state& st, const running_batch& run, const caf::error& err) {
+  for (const auto& slice : run.contents.slices)
+    fail_request(st, slice.id, err);
+}
+
 /// Files one slice's output rows; answers the request once all rows are in.
 void complete_slice(batcher_state& st, const batch_queue::slice& slice, tensor rows) {
   auto i = st.pending.find(slice.id);
@@ -111,12 +136,10 @@ void quit_if_drained(batcher_pointer self) {
 void on_batch_done(batcher_pointer self, const running_batch& run, tensor& output) {
   auto& st = self->state;
   if (output.shape.empty() || output.shape[0] != run.contents.rows) {
-    auto err = make_error(ec::internal, "model returned " +
+    fail_batch(st, run,
+               make_error(ec::internal, "model returned " +
                                           std::to_string(output.shape.empty() ? 0 : output.shape[0]) +
-                                          " rows for a batch of " +
-                                          std::to_string(run.contents.rows));
-    for (const auto& slice : run.contents.slices)
-      fail_request(st, slice.id, err);
+                                          " rows for a batch of " + std::to_string(run.contents.rows)));
     return;
   }
   int64_t offset = 0;
@@ -162,20 +185,41 @@ void run_batch(batcher_pointer self, size_t instance, batch_queue::batch batch) 
   auto timeout = std::min(std::chrono::duration_cast<std::chrono::milliseconds>(
                             latest - clock::now() + std::chrono::seconds{1}),
                           std::chrono::milliseconds{std::chrono::hours{1}});
-  running_batch run{instance, std::move(batch)};
-  self->request(st.instances[instance], timeout, atom::forward_v, std::move(input))
+  auto& slot = st.instances[instance];
+  running_batch run{instance, slot.generation, std::move(batch)};
+  slot.running = run;
+  // Answers from an instance that crashed meanwhile are ignored: the crash
+  // handler has answered its batch already.
+  auto current = [=] {
+    auto& now = self->state.instances[run.instance];
+    return now.generation == run.generation && now.running;
+  };
+  auto finished = [=] {
+    self->state.instances[run.instance].running.reset();
+    self->state.idle_instances.push_back(run.instance);
+    dispatch(self);
+    quit_if_drained(self);
+  };
+  self->request(slot.handle, timeout, atom::forward_v, std::move(input))
     .then(
       [=](tensor& output) {
+        if (!current())
+          return;
         on_batch_done(self, run, output);
-        self->state.idle_instances.push_back(run.instance);
-        dispatch(self);
-        quit_if_drained(self);
+        finished();
       },
       [=](caf::error& err) {
+        if (!current())
+          return;
+        if (instance_died(err)) {
+          // Answered now; the exit message brings the replacement.
+          fail_batch(self->state, run,
+                     make_error(ec::unavailable, "the model instance crashed"));
+          self->state.instances[run.instance].running.reset();
+          return;
+        }
         on_batch_failed(self, run, err);
-        self->state.idle_instances.push_back(run.instance);
-        dispatch(self);
-        quit_if_drained(self);
+        finished();
       });
 }
 
@@ -265,6 +309,69 @@ caf::result<predict_reply> enqueue(batcher_pointer self, predict_request& reques
   return promise;
 }
 
+/// Spawns, links and loads a replacement; it takes batches once loaded. A
+/// replacement that cannot load counts as one more crash.
+void restart_instance(batcher_pointer self, size_t index) {
+  auto& st = self->state;
+  auto& slot = st.instances[index];
+  slot.handle = spawn_model_instance(self->home_system(), st.settings.instance);
+  self->link_to(slot.handle);
+  auto generation = slot.generation;
+  self->request(slot.handle, caf::infinite, atom::load_v)
+    .then(
+      [=](int64_t) {
+        if (self->state.instances[index].generation != generation)
+          return;
+        log_event(spdlog::level::info, "restarted",
+                  {{"model", self->state.settings.model},
+                   {"version", self->state.settings.version}, {"instance", index}});
+        self->state.idle_instances.push_back(index);
+        dispatch(self);
+      },
+      [=](caf::error& err) {
+        if (self->state.instances[index].generation == generation)
+          self->send_exit(self->state.instances[index].handle, err);
+      });
+}
+
+/// An instance exited. Its running batch is answered at once (503
+/// unavailable: the crash may be the batch's own doing, so it is not
+/// retried). The instance is replaced after an exponential backoff unless it
+/// crashed more than the budget allows within the window; then the batcher
+/// gives up, answers everything it holds, and exits with the reason, which
+/// makes the router mark the version failed.
+void on_instance_exit(batcher_pointer self, size_t index, const caf::error& reason) {
+  auto& st = self->state;
+  auto& slot = st.instances[index];
+  slot.generation += 1;
+  st.idle_instances.erase(std::remove(st.idle_instances.begin(), st.idle_instances.end(), index),
+                          st.idle_instances.end());
+  auto text = caf::to_string(reason);
+  auto crashed = make_error(ec::unavailable, "the model instance crashed: " + text);
+  if (auto running = std::exchange(slot.running, std::nullopt))
+    fail_batch(st, *running, crashed);
+  auto now = clock::now();
+  const auto& policy = st.settings.restarts;
+  st.restarts.push_back(now);
+  while (!st.restarts.empty() && now - st.restarts.front() > policy.window)
+    st.restarts.pop_front();
+  log_event(spdlog::level::warn, "instance_crashed",
+            {{"model", st.settings.model}, {"version", st.settings.version},
+             {"instance", index}, {"reason", text}, {"recent_restarts", st.restarts.size()}});
+  if (static_cast<int32_t>(st.restarts.size()) > policy.max_restarts) {
+    for (auto& [id, request] : st.pending)
+      request.promise.deliver(crashed);
+    st.pending.clear();
+    self->quit(make_error(ec::unavailable, "model instances crashed " +
+                                             std::to_string(st.restarts.size()) +
+                                             " times within the restart window: " + text));
+    return;
+  }
+  auto backoff = std::min(policy.initial_backoff * (1 << std::min<size_t>(st.restarts.size() - 1, 10)),
+                          policy.max_backoff);
+  self->delayed_send(self, backoff, atom::restart_v, index);
+}
+
 /// Loads every instance; replies with the slowest load time or the first
 /// error. No timeout here: the router's load request carries the deadline.
 caf::result<int64_t> load_instances(batcher_pointer self) {
@@ -275,8 +382,8 @@ caf::result<int64_t> load_instances(batcher_pointer self) {
   };
   auto promise = self->make_response_promise<int64_t>();
   auto state = std::make_shared<progress>(progress{self->state.instances.size()});
-  for (auto& instance : self->state.instances) {
-    self->request(instance, caf::infinite, atom::load_v)
+  for (auto& slot : self->state.instances) {
+    self->request(slot.handle, caf::infinite, atom::load_v)
       .then(
         [=](int64_t load_time_ms) mutable {
           state->slowest_ms = std::max(state->slowest_ms, load_time_ms);
@@ -301,18 +408,19 @@ batcher_impl::behavior_type batcher(batcher_pointer self, batcher_settings setti
   for (int32_t i = 0; i < settings.instances; ++i) {
     auto instance = spawn_model_instance(self->home_system(), settings.instance);
     self->link_to(instance);
-    st.instances.push_back(instance);
+    st.instances.push_back(instance_slot{instance, 0, std::nullopt});
     st.idle_instances.push_back(static_cast<size_t>(i));
   }
   self->set_exit_handler([=](caf::exit_msg& msg) {
-    // An instance that exits is handled by supervision; anyone else's exit
+    // The batcher supervises its (linked) instances; anyone else's exit
     // (the router's) ends the batcher and with it its instances.
     auto& instances = self->state.instances;
-    auto from_instance = std::any_of(instances.begin(), instances.end(), [&](auto& i) {
-      return i.address() == msg.source;
-    });
-    if (!from_instance)
-      self->quit(msg.reason);
+    for (size_t i = 0; i < instances.size(); ++i)
+      if (instances[i].handle.address() == msg.source) {
+        on_instance_exit(self, i, msg.reason);
+        return;
+      }
+    self->quit(msg.reason);
   });
   return {
     [=](atom::load) { return load_instances(self); },
@@ -327,6 +435,7 @@ batcher_impl::behavior_type batcher(batcher_pointer self, batcher_settings setti
       expire_requests(self);
       quit_if_drained(self);
     },
+    [=](atom::restart, size_t index) { restart_instance(self, index); },
     [=](atom::drain) {
       self->state.draining = true;
       dispatch(self);

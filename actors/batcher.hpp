@@ -8,6 +8,7 @@
 // own slice of the output. It runs on the cooperative scheduler and never
 // blocks: forward calls run on the instances' own threads.
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 
@@ -19,12 +20,23 @@
 
 namespace actorserve {
 
+/// How the batcher supervises its instances: a crashed instance is replaced
+/// after initial_backoff, doubling per recent crash up to max_backoff; more
+/// than max_restarts crashes within `window` fail the version.
+struct restart_policy {
+  int32_t max_restarts = 5;
+  std::chrono::milliseconds window{60000};
+  std::chrono::milliseconds initial_backoff{50};
+  std::chrono::milliseconds max_backoff{2000};
+};
+
 struct batcher_settings {
   std::string model;
   std::string version;
   batching_config batching;
   int32_t instances = 1;
   instance_settings instance;
+  restart_policy restarts;
 };
 
 /// Spawns a batcher linked to `parent`: it exits when the parent does, and the

@@ -1,6 +1,8 @@
 #include "actors/model_instance.hpp"
 
+#include <algorithm>
 #include <chrono>
+#include <stdexcept>
 #include <optional>
 
 #include <ATen/Parallel.h>
@@ -93,6 +95,10 @@ instance_actor::behavior_type model_instance(instance_pointer self,
     [=](atom::forward, tensor& input) -> caf::result<tensor> {
       if (!self->state.module)
         return make_error(ec::model_loading, "model instance is not loaded");
+      if (settings.fault_injection &&
+          std::find(input.values.begin(), input.values.end(), crash_sentinel) !=
+            input.values.end())
+        throw std::runtime_error("fault injection: crash requested by the input");
       return run_forward(*self->state.module, input);
     },
   };

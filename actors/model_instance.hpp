@@ -18,7 +18,13 @@ namespace actorserve {
 struct instance_settings {
   std::string model_file;               // path of the TorchScript archive
   std::vector<int64_t> input_row_shape; // shape of one instance, for warm-up
+  /// Test-only (--enable-fault-injection): an input holding
+  /// `crash_sentinel` crashes the instance, as a real fault would.
+  bool fault_injection = false;
 };
+
+/// The input value that crashes an instance when fault injection is on.
+constexpr float crash_sentinel = -7777777.0f;
 
 /// Spawns a detached instance; the caller monitors it. Nothing is loaded
 /// until it receives `load`.

@@ -32,8 +32,15 @@ model_spec make_spec(const model_folder& folder) {
 
 router_settings make_router_settings(const model_folder& folder,
                                      const registry_settings& settings) {
-  return {folder.name,    folder.directory,      folder.config,
-          folder.versions, settings.load_timeout, folder.error};
+  router_settings result;
+  result.model = folder.name;
+  result.directory = folder.directory;
+  result.config = folder.config;
+  result.versions = folder.versions;
+  result.load_timeout = settings.load_timeout;
+  result.config_error = folder.error;
+  result.fault_injection = settings.fault_injection;
+  return result;
 }
 
 /// Asks every router for its status; replies with all of them, by name. A

@@ -17,6 +17,7 @@ struct registry_settings {
   std::filesystem::path repository;
   std::chrono::seconds load_timeout{300};
   std::chrono::milliseconds status_timeout{5000}; // per router, for listings
+  bool fault_injection = false;                   // see instance_settings
 };
 
 /// Scans the repository (throws config_error if it is unreadable) and spawns

@@ -43,6 +43,7 @@ batcher_settings make_batcher_settings(const router_settings& settings,
   result.instances = settings.config.instances;
   result.instance.model_file = (settings.directory / version / "model.pt").string();
   result.instance.input_row_shape = settings.config.input.shape;
+  result.instance.fault_injection = settings.fault_injection;
   return result;
 }
 

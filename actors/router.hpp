@@ -23,6 +23,7 @@ struct router_settings {
   model_config config;
   std::vector<std::string> versions; // version folders to load at start
   std::chrono::seconds load_timeout{300};
+  bool fault_injection = false; // see instance_settings
   /// When set, config.json could not be used: every version is failed with
   /// this reason and nothing is loaded.
   std::string config_error;

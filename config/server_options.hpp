@@ -37,6 +37,7 @@ struct server_options {
   // Models.
   int64_t load_timeout_s = 300; // loading plus warm-up of one version
   int32_t torch_threads = 1;    // intra-op threads of each model instance
+  bool enable_fault_injection = false; // tests only: inputs can crash instances
 
   // Async jobs.
   int64_t job_ttl_s = 600;

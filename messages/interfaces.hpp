@@ -35,6 +35,7 @@ using reload = caf::atom_constant<caf::atom("reload")>;
 using unload = caf::atom_constant<caf::atom("unload")>;
 using traffic = caf::atom_constant<caf::atom("traffic")>;
 using drain = caf::atom_constant<caf::atom("drain")>;
+using restart = caf::atom_constant<caf::atom("restart")>;
 
 constexpr predict predict_v{};
 constexpr forward forward_v{};
@@ -53,6 +54,7 @@ constexpr reload reload_v{};
 constexpr unload unload_v{};
 constexpr traffic traffic_v{};
 constexpr drain drain_v{};
+constexpr restart restart_v{};
 
 } // namespace actorserve::atom
 
