@@ -19,6 +19,7 @@
 #include "actors/registry.hpp"
 #include "config/logging.hpp"
 #include "config/server_options.hpp"
+#include "http/auth.hpp"
 #include "http/bridge.hpp"
 #include "http/server.hpp"
 #include "messages/type_ids.hpp"
@@ -34,14 +35,29 @@ sigset_t block_shutdown_signals() {
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   return signals;
 }
 
-int wait_for_signal(const sigset_t& signals) {
-  int received = 0;
-  sigwait(&signals, &received);
-  return received;
+/// Waits for SIGTERM or SIGINT. Meanwhile SIGHUP re-reads the key file, and
+/// the key file is re-read whenever it changes (checked every 2 s).
+int wait_for_shutdown(const sigset_t& signals, key_store& keys) {
+  for (;;) {
+    struct timespec poll_interval{2, 0};
+    auto received = sigtimedwait(&signals, nullptr, &poll_interval);
+    std::optional<std::string> failure;
+    if (received == SIGHUP) {
+      failure = keys.reload();
+      log_event(spdlog::level::info, "keys_reloaded", {{"signal", "SIGHUP"}});
+    } else if (received < 0) {
+      failure = keys.reload_if_changed();
+    } else {
+      return received;
+    }
+    if (failure)
+      log_event(spdlog::level::err, "key_file_error", {{"reason", *failure}});
+  }
 }
 
 /// Waits until no version is still loading (each has become available or
@@ -62,6 +78,9 @@ void wait_for_initial_loads(caf::actor_system& system, const registry_actor& reg
 }
 
 int run(const server_options& options) {
+  // Before any actor runs: an unreadable key file ends start-up here.
+  auto keys = std::make_shared<key_store>(options.api_keys, options.admin_keys,
+                                         options.api_key_file);
   auto signals = block_shutdown_signals();
   configure_torch_threads(options.torch_threads);
 
@@ -77,7 +96,7 @@ int run(const server_options& options) {
   auto jobs = spawn_job_store(system, {std::chrono::seconds{options.job_ttl_s}, options.max_jobs,
                                        options.max_job_bytes, options.max_running_jobs});
 
-  http_server server{system, registry, jobs, options};
+  http_server server{system, registry, jobs, keys, options};
   auto port = server.bind();
   if (port < 0) {
     spdlog::critical("cannot listen on {}:{}", options.host, options.port);
@@ -93,7 +112,7 @@ int run(const server_options& options) {
   std::printf("actorserve ready on http://%s:%d\n", options.host.c_str(), port);
   std::fflush(stdout);
 
-  auto signal = wait_for_signal(signals);
+  auto signal = wait_for_shutdown(signals, *keys);
   log_event(spdlog::level::info, "shutdown", {{"signal", strsignal(signal)}});
   server.begin_drain();
   // A second signal, or the drain timeout, ends the process at once.
@@ -125,6 +144,9 @@ int main(int argc, char** argv) {
     actorserve::setup_logging(command.options.log_format, command.options.log_level);
     return run(command.options);
   } catch (const actorserve::config_error& e) {
+    std::cerr << "actorserve: " << e.what() << "\n";
+    return 2;
+  } catch (const std::runtime_error& e) { // an unreadable key file
     std::cerr << "actorserve: " << e.what() << "\n";
     return 2;
   }

@@ -97,11 +97,13 @@ option_descriptor integer_option(std::string flag, std::string key,
   };
 }
 
-/// A string option; an empty `choices` allows any non-empty string.
+/// A string option; an empty `choices` allows any non-empty string (or any
+/// string at all when `may_be_empty`, for options that are off when empty).
 option_descriptor string_option(std::string flag, std::string key,
                                 std::string placeholder,
                                 std::string server_options::*member,
-                                std::vector<std::string> choices, std::string help) {
+                                std::vector<std::string> choices, std::string help,
+                                bool may_be_empty = false) {
   std::string expected = "a non-empty string";
   if (!choices.empty()) {
     expected.clear();
@@ -110,11 +112,11 @@ option_descriptor string_option(std::string flag, std::string key,
     help += " (" + expected + ")";
     expected = "one of " + expected;
   }
-  auto check = [member, choices, expected](const server_options& options,
-                                           const std::string& name) {
+  auto check = [member, choices, expected, may_be_empty](const server_options& options,
+                                                         const std::string& name) {
     const std::string& value = options.*member;
     bool ok = choices.empty()
-                  ? !value.empty()
+                  ? may_be_empty || !value.empty()
                   : std::find(choices.begin(), choices.end(), value) != choices.end();
     if (!ok)
       fail(name, "must be " + expected + ", got " + quote(value));
@@ -178,6 +180,12 @@ const std::vector<option_descriptor>& option_table() {
                     "--allow-unauthenticated"),
       integer_option("--port", "port", "N", &o::port, 0, 65535,
                      "HTTP listen port; 0 picks a free port"),
+      string_option("--api-key-file", "api_key_file", "FILE", &o::api_key_file, {},
+                    "API keys, one per line as predict:KEY or admin:KEY; re-read on SIGHUP "
+                    "and when the file changes",
+                    true),
+      switch_option("--metrics-require-key", "metrics_require_key", &o::metrics_require_key,
+                    "/metrics needs a predict key (it is open by default)"),
       switch_option("--allow-unauthenticated", "allow_unauthenticated",
                     &o::allow_unauthenticated,
                     "listen on a non-loopback address without API keys (auth off)"),
@@ -441,7 +449,8 @@ void validate(const server_options& options) {
         fail(keys.key, "holds an empty key");
     }
   }
-  bool has_keys = !options.api_keys.empty() || !options.admin_keys.empty();
+  bool has_keys = !options.api_keys.empty() || !options.admin_keys.empty() ||
+                  !options.api_key_file.empty();
   if (!has_keys && !options.allow_unauthenticated && !is_loopback_address(options.host))
     fail("host (--host)",
          "refusing to listen on " + quote(options.host) +

@@ -54,6 +54,10 @@ struct server_options {
   // or the config file; never from flags, so they stay out of `ps`.
   std::vector<std::string> api_keys;
   std::vector<std::string> admin_keys;
+  // A key file (lines "predict:KEY" / "admin:KEY"), re-read on SIGHUP and
+  // when it changes, so keys rotate without a restart.
+  std::string api_key_file;
+  bool metrics_require_key = false; // /metrics is open unless this is set
 };
 
 /// What parse_command_line found: options to run with, or a request for help.

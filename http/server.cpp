@@ -10,6 +10,7 @@
 
 #include "config/logging.hpp"
 #include "config/model_repository.hpp" // is_version_name
+#include "http/auth.hpp"
 #include "http/bridge.hpp"
 #include "http/predict_codec.hpp"
 #include "messages/error.hpp"
@@ -80,11 +81,14 @@ std::string request_id_for(const httplib::Request& req) {
   return text;
 }
 
-/// Runs a handler; an api_error it throws becomes the error body.
+/// Runs a handler for callers with the `required` access; an api_error it
+/// throws becomes the error body.
 template <class Handler>
-httplib::Server::Handler guarded(Handler handler) {
-  return [handler](const httplib::Request& req, httplib::Response& res) {
+httplib::Server::Handler guarded(const key_store& keys, access required, Handler handler) {
+  return [&keys, required, handler](const httplib::Request& req, httplib::Response& res) {
     try {
+      if (auto denied = check_access(keys, required, req.get_header_value("X-API-Key")))
+        throw *denied;
       handler(req, res);
     } catch (const api_error& error) {
       write_error(res, error);
@@ -201,10 +205,12 @@ public:
 };
 
 http_server::http_server(caf::actor_system& system, registry_actor registry,
-                         job_store_actor jobs, server_options options)
+                         job_store_actor jobs, std::shared_ptr<const key_store> keys,
+                         server_options options)
   : system_(system),
     registry_(std::move(registry)),
     jobs_(std::move(jobs)),
+    keys_(std::move(keys)),
     options_(std::move(options)),
     server_(std::make_unique<backlog_server>()) {
   auto threads = static_cast<size_t>(options_.http_threads);
@@ -239,6 +245,7 @@ void http_server::stop() {
 
 void http_server::install_routes() {
   auto& server = *server_;
+  const key_store& keys = *keys_;
   server.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
     res.set_header(request_id_header, request_id_for(req));
     return httplib::Server::HandlerResponse::Unhandled;
@@ -297,19 +304,19 @@ void http_server::install_routes() {
   };
 
   server.Post(R"(/api/v1/models/([^/]+)/predict)",
-              guarded([predict](const httplib::Request& req, httplib::Response& res) {
+              guarded(keys, access::predict, [predict](const httplib::Request& req, httplib::Response& res) {
                 predict(req, res, req.matches[1], req.get_header_value("X-Model-Version"));
               }));
   server.Post(R"(/api/v1/models/([^/]+)/versions/([^/]+)/predict)",
-              guarded([predict](const httplib::Request& req, httplib::Response& res) {
+              guarded(keys, access::predict, [predict](const httplib::Request& req, httplib::Response& res) {
                 predict(req, res, req.matches[1], req.matches[2]);
               }));
   server.Post(R"(/api/v1/models/([^/]+)/jobs)",
-              guarded([submit_job](const httplib::Request& req, httplib::Response& res) {
+              guarded(keys, access::predict, [submit_job](const httplib::Request& req, httplib::Response& res) {
                 submit_job(req, res, req.matches[1], req.get_header_value("X-Model-Version"));
               }));
   server.Get(R"(/api/v1/jobs/([^/]+))",
-             guarded([this](const httplib::Request& req, httplib::Response& res) {
+             guarded(keys, access::predict, [this](const httplib::Request& req, httplib::Response& res) {
                auto [job] = value_or_throw(ask<job_view>(system_, jobs_, control_timeout,
                                                          atom::get_v, std::string{req.matches[1]}));
                json body{{"job_id", job.id}, {"status", to_string(job.state)}};
@@ -330,7 +337,7 @@ void http_server::install_routes() {
                write_json(res, 200, body);
              }));
   server.Delete(R"(/api/v1/jobs/([^/]+))",
-                guarded([this](const httplib::Request& req, httplib::Response& res) {
+                guarded(keys, access::predict, [this](const httplib::Request& req, httplib::Response& res) {
                   value_or_throw(ask<bool>(system_, jobs_, control_timeout, atom::cancel_v,
                                            std::string{req.matches[1]}));
                   res.status = 204;
@@ -339,7 +346,7 @@ void http_server::install_routes() {
   // Admin routes. A reload answers once the new versions serve (or failed).
   auto admin_timeout = std::chrono::seconds{options_.load_timeout_s} + control_timeout;
   server.Post(R"(/api/v1/models/([^/]+)/reload)",
-              guarded([this, admin_timeout](const httplib::Request& req, httplib::Response& res) {
+              guarded(keys, access::admin, [this, admin_timeout](const httplib::Request& req, httplib::Response& res) {
                 auto body = parse_admin_body(req, {"version"});
                 auto version = body.contains("version") ? version_field(body["version"], "version")
                                                         : std::string{};
@@ -349,7 +356,7 @@ void http_server::install_routes() {
                 write_json(res, 200, to_json(status));
               }));
   server.Post(R"(/api/v1/models/([^/]+)/versions/([^/]+)/unload)",
-              guarded([this](const httplib::Request& req, httplib::Response& res) {
+              guarded(keys, access::admin, [this](const httplib::Request& req, httplib::Response& res) {
                 parse_admin_body(req, {});
                 auto version = version_field(std::string{req.matches[2]}, "version");
                 auto [status] = value_or_throw(
@@ -358,7 +365,7 @@ void http_server::install_routes() {
                 write_json(res, 200, to_json(status));
               }));
   server.Put(R"(/api/v1/models/([^/]+)/traffic)",
-             guarded([this](const httplib::Request& req, httplib::Response& res) {
+             guarded(keys, access::admin, [this](const httplib::Request& req, httplib::Response& res) {
                auto split = parse_traffic(parse_admin_body(req, {"default", "weights"}));
                auto [status] = value_or_throw(
                  ask<model_status>(system_, registry_, control_timeout, atom::traffic_v,
@@ -366,7 +373,7 @@ void http_server::install_routes() {
                write_json(res, 200, to_json(status));
              }));
 
-  server.Get("/api/v1/models", guarded([this](const httplib::Request&, httplib::Response& res) {
+  server.Get("/api/v1/models", guarded(keys, access::predict, [this](const httplib::Request&, httplib::Response& res) {
                auto [statuses] = value_or_throw(
                  ask<std::vector<model_status>>(system_, registry_, control_timeout,
                                                 atom::list_v));
@@ -376,13 +383,13 @@ void http_server::install_routes() {
                write_json(res, 200, {{"models", models}});
              }));
   server.Get(R"(/api/v1/models/([^/]+))",
-             guarded([this](const httplib::Request& req, httplib::Response& res) {
+             guarded(keys, access::predict, [this](const httplib::Request& req, httplib::Response& res) {
                auto [status] = value_or_throw(ask<model_status>(
                  system_, registry_, control_timeout, atom::status_v, std::string{req.matches[1]}));
                write_json(res, 200, to_json(status));
              }));
 
-  server.Get("/health", guarded([this](const httplib::Request&, httplib::Response& res) {
+  server.Get("/health", guarded(keys, access::open, [this](const httplib::Request&, httplib::Response& res) {
                // Liveness: answers 200 whenever the process serves HTTP.
                auto statuses = ask<std::vector<model_status>>(system_, registry_,
                                                               control_timeout, atom::list_v);
@@ -401,7 +408,7 @@ void http_server::install_routes() {
                            {"version", ACTORSERVE_VERSION}});
              }));
 
-  server.Get("/ready", guarded([this](const httplib::Request&, httplib::Response& res) {
+  server.Get("/ready", guarded(keys, access::open, [this](const httplib::Request&, httplib::Response& res) {
                if (draining_)
                  throw api_error{ec::unavailable, "the server is shutting down", {}};
                auto [statuses] = value_or_throw(ask<std::vector<model_status>>(

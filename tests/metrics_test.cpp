@@ -24,17 +24,18 @@ std::atomic<bool> counting{false};
 std::atomic<long> allocations{0};
 } // namespace
 
-void* operator new(std::size_t size) {
+[[gnu::noinline]] void* operator new(std::size_t size) {
   if (counting.load(std::memory_order_relaxed))
     allocations.fetch_add(1, std::memory_order_relaxed);
   if (void* p = std::malloc(size ? size : 1))
     return p;
   throw std::bad_alloc{};
 }
-void operator delete(void* p) noexcept {
+// Not inlined, so that GCC does not pair a malloc it cannot see with free.
+[[gnu::noinline]] void operator delete(void* p) noexcept {
   std::free(p);
 }
-void operator delete(void* p, std::size_t) noexcept {
+[[gnu::noinline]] void operator delete(void* p, std::size_t) noexcept {
   std::free(p);
 }
 
@@ -170,6 +171,17 @@ TEST(Metrics, BuildInfoAndAllFamiliesAreDeclared) {
   metrics m;
   auto text = m.render();
   EXPECT_EQ(sample(text, "actorserve_build_info{version=\"" ACTORSERVE_VERSION "\"}"), 1);
+  // Series that exist from the start, at zero.
+  EXPECT_EQ(sample(text, "actorserve_rejected_requests_total{reason=\"overloaded\"}"), 0);
+  EXPECT_EQ(sample(text, "actorserve_job_store_size"), 0);
+  EXPECT_EQ(sample(text, "request_latency_seconds_count{endpoint=\"/health\"}"), 0);
+  // A family shows once it has a series.
+  EXPECT_EQ(text.find("request_count_total"), std::string::npos);
+  EXPECT_EQ(text.find("actorserve_inference_seconds"), std::string::npos);
+
+  m.observe_request("GET", "/health", 200, 0.001);
+  m.observe_inference("digits", "1", 0.01, 1, 0.001);
+  text = m.render();
   for (auto family :
        {"request_count_total counter", "request_latency_seconds histogram",
         "actorserve_inference_seconds histogram", "actorserve_batch_size histogram",
@@ -181,10 +193,10 @@ TEST(Metrics, BuildInfoAndAllFamiliesAreDeclared) {
         "actorserve_build_info gauge"})
     EXPECT_NE(text.find(std::string{"# TYPE "} + family + "\n"), std::string::npos)
         << family;
-  // Fixed series exist from the start, at zero.
-  EXPECT_EQ(sample(text, "actorserve_rejected_requests_total{reason=\"overloaded\"}"), 0);
-  EXPECT_EQ(sample(text, "actorserve_job_store_size"), 0);
-  EXPECT_EQ(sample(text, "request_latency_seconds_count{endpoint=\"/health\"}"), 0);
+  // Every series of a version exists, at zero, once the version is seen.
+  EXPECT_EQ(
+      sample(text, "actorserve_model_restarts_total{model=\"digits\",version=\"1\"}"), 0);
+  EXPECT_EQ(sample(text, "actorserve_queue_depth{model=\"digits\",version=\"1\"}"), 0);
 }
 
 TEST(Metrics, RequestCountAndLatency) {
