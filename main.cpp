@@ -92,11 +92,13 @@ int run(const server_options& options) {
   settings.repository = options.model_repository;
   settings.load_timeout = std::chrono::seconds{options.load_timeout_s};
   settings.fault_injection = options.enable_fault_injection;
+  auto stats = std::make_shared<metrics>();
+  settings.stats = stats;
   auto registry = spawn_registry(system, settings);
   auto jobs = spawn_job_store(system, {std::chrono::seconds{options.job_ttl_s}, options.max_jobs,
                                        options.max_job_bytes, options.max_running_jobs});
 
-  http_server server{system, registry, jobs, keys, options};
+  http_server server{system, registry, jobs, keys, stats, options};
   auto port = server.bind();
   if (port < 0) {
     spdlog::critical("cannot listen on {}:{}", options.host, options.port);

@@ -31,6 +31,7 @@ using batcher_impl = batcher_actor::extend<
 struct pending_request {
   caf::typed_response_promise<predict_reply> promise;
   tensor input;
+  clock::time_point arrival;
   clock::time_point deadline;
   int64_t rows_done = 0;
   std::map<int64_t, tensor> outputs; // first row of a slice -> its output rows
@@ -93,6 +94,10 @@ void fail_request(batcher_state& st, batch_queue::request_id id, const caf::erro
     return;
   i->second.promise.deliver(err);
   st.pending.erase(i);
+}
+
+double seconds_since(clock::time_point start) {
+  return std::chrono::duration<double>(clock::now() - start).count();
 }
 
 /// Errors of our own category come from the model (a failed forward);
@@ -172,10 +177,13 @@ void run_batch(batcher_pointer self, size_t instance, batch_queue::batch batch) 
     return;
   }
   batch.rows = 0;
-  clock::time_point latest = clock::now();
+  auto started = clock::now();
+  clock::time_point latest = started;
+  clock::time_point oldest = started;
   for (const auto& slice : batch.slices) {
     batch.rows += slice.rows;
     latest = std::max(latest, st.pending.at(slice.id).deadline);
+    oldest = std::min(oldest, st.pending.at(slice.id).arrival);
   }
   st.stats.batches += 1;
   st.stats.batched_rows += batch.rows;
@@ -205,6 +213,10 @@ void run_batch(batcher_pointer self, size_t instance, batch_queue::batch batch) 
       [=](tensor& output) {
         if (!current())
           return;
+        if (auto& stats = self->state.settings.stats)
+          stats->observe_inference(self->state.settings.model, self->state.settings.version,
+                                   seconds_since(started), run.contents.rows,
+                                   std::chrono::duration<double>(started - oldest).count());
         on_batch_done(self, run, output);
         finished();
       },
@@ -241,6 +253,8 @@ void expire_requests(batcher_pointer self) {
   auto late = make_error(ec::deadline_exceeded, "the deadline passed before the result");
   for (auto id : st.queue.expire(now)) {
     st.stats.expired += 1;
+    if (st.settings.stats)
+      st.settings.stats->count_rejection("deadline_exceeded");
     fail_request(st, id, late);
   }
   // Requests already running are answered now; their results are discarded.
@@ -278,6 +292,9 @@ void dispatch(batcher_pointer self) {
     run_batch(self, instance, std::move(next));
   }
   st.stats.queue_depth = static_cast<int64_t>(st.queue.waiting_requests());
+  if (st.settings.stats)
+    st.settings.stats->set_queue_depth(st.settings.model, st.settings.version,
+                                       st.stats.queue_depth);
   if (auto due = st.queue.next_due_time(); due && !st.idle_instances.empty())
     schedule(self, st.flush_timer, *due, true);
 }
@@ -298,11 +315,14 @@ caf::result<predict_reply> enqueue(batcher_pointer self, predict_request& reques
   auto id = st.next_id++;
   if (!st.queue.push(id, input.shape[0], now, deadline)) {
     st.stats.rejected_overloaded += 1;
+    if (st.settings.stats)
+      st.settings.stats->count_rejection("overloaded");
     return make_error(ec::overloaded, "the queue of " + st.settings.model + " version " +
                                         st.settings.version + " is full");
   }
   auto promise = self->make_response_promise<predict_reply>();
-  st.pending.emplace(id, pending_request{promise, std::move(request.input), deadline, 0, {}});
+  st.pending.emplace(id,
+                     pending_request{promise, std::move(request.input), now, deadline, 0, {}});
   if (request.timeout_ms > 0)
     schedule(self, st.expire_timer, deadline, false);
   dispatch(self);
@@ -322,6 +342,8 @@ void restart_instance(batcher_pointer self, size_t index) {
       [=](int64_t) {
         if (self->state.instances[index].generation != generation)
           return;
+        if (auto& stats = self->state.settings.stats)
+          stats->count_restart(self->state.settings.model, self->state.settings.version);
         log_event(spdlog::level::info, "restarted",
                   {{"model", self->state.settings.model},
                    {"version", self->state.settings.version}, {"instance", index}});

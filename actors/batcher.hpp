@@ -10,12 +10,14 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include <caf/local_actor.hpp>
 
 #include "actors/model_instance.hpp"
 #include "config/model_config.hpp"
+#include "http/metrics.hpp"
 #include "messages/interfaces.hpp"
 
 namespace actorserve {
@@ -37,6 +39,7 @@ struct batcher_settings {
   int32_t instances = 1;
   instance_settings instance;
   restart_policy restarts;
+  std::shared_ptr<metrics> stats; // shared, thread-safe; may be null in tests
 };
 
 /// Spawns a batcher linked to `parent`: it exits when the parent does, and the

@@ -9,6 +9,7 @@
 
 #include <caf/actor_system.hpp>
 
+#include "http/metrics.hpp"
 #include "messages/interfaces.hpp"
 
 namespace actorserve {
@@ -18,6 +19,7 @@ struct registry_settings {
   std::chrono::seconds load_timeout{300};
   std::chrono::milliseconds status_timeout{5000}; // per router, for listings
   bool fault_injection = false;                   // see instance_settings
+  std::shared_ptr<metrics> stats;
 };
 
 /// Scans the repository (throws config_error if it is unreadable) and spawns

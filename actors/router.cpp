@@ -44,6 +44,7 @@ batcher_settings make_batcher_settings(const router_settings& settings,
   result.instance.model_file = (settings.directory / version / "model.pt").string();
   result.instance.input_row_shape = settings.config.input.shape;
   result.instance.fault_injection = settings.fault_injection;
+  result.stats = settings.stats;
   return result;
 }
 
@@ -97,6 +98,8 @@ void load_version(router_pointer self, const std::string& version) {
   self->request(batcher, st.settings.load_timeout, atom::load_v)
     .then(
       [=](int64_t load_time_ms) {
+        if (auto& stats = self->state.settings.stats)
+          stats->count_load(self->state.settings.model, version, true);
         auto old = self->state.versions.replace(version, batcher, load_time_ms);
         log_lifecycle(self, "available", version, {{"load_time_ms", load_time_ms}});
         if (old && old.address() != batcher.address()) {
@@ -107,6 +110,8 @@ void load_version(router_pointer self, const std::string& version) {
       },
       [=](caf::error& err) {
         auto reason = to_api_error(err).message;
+        if (auto& stats = self->state.settings.stats)
+          stats->count_load(self->state.settings.model, version, false);
         auto* slot = self->state.versions.find(version);
         if (slot && slot->batcher.address() == batcher.address())
           self->state.versions.mark_failed(version, reason);

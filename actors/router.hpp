@@ -13,6 +13,7 @@
 #include <caf/actor_system.hpp>
 
 #include "config/model_config.hpp"
+#include "http/metrics.hpp"
 #include "messages/interfaces.hpp"
 
 namespace actorserve {
@@ -24,6 +25,7 @@ struct router_settings {
   std::vector<std::string> versions; // version folders to load at start
   std::chrono::seconds load_timeout{300};
   bool fault_injection = false; // see instance_settings
+  std::shared_ptr<metrics> stats;
   /// When set, config.json could not be used: every version is failed with
   /// this reason and nothing is loaded.
   std::string config_error;

@@ -175,7 +175,7 @@ def report(results_dir: str) -> None:
     def rps(r):
         return r["requests"] / (r["duration_us"] / 1e6) if r else None
 
-    rows = []  # scenario, server, req/s, p50 ms, p99 ms, non-2xx, RSS MB, PSS MB, cpu ms/req, ratio, note
+    rows = []  # scenario, server, req/s, p50 ms, p99 ms, non-2xx, RSS MB, PSS MB, cpu ms/req, others, ratio, note
 
     def add_http(key, label, server, ratio=None, note=""):
         r = run(key, server)
@@ -188,7 +188,7 @@ def report(results_dir: str) -> None:
         rows.append([label, server, fmt(rps(r), ".0f"), fmt(r["p50_us"] / 1000, ".2f"),
                      fmt(r["p99_us"] / 1000, ".2f"), str(r["non2xx"]),
                      fmt(mb(r.get("rss_kb")), ".0f"), fmt(mb(r.get("pss_kb")), ".0f"),
-                     fmt(cpu_ms, ".3f"), ratio or "", note])
+                     fmt(cpu_ms, ".3f"), fmt(r.get("other_cores"), ".2f"), ratio or "", note])
 
     def ratio(a, b, suffix=""):
         return f"{a / b:.2f}x{suffix}" if a is not None and b else ""
@@ -210,6 +210,10 @@ def report(results_dir: str) -> None:
     a, p = run("resnet8", "actorserve"), run("resnet8", "peer")
     add_http("resnet8", SCENARIOS[1][1], "actorserve")
     add_http("resnet8", SCENARIOS[1][1], "peer", ratio(rps(a), rps(p)))
+    v = run("resnet8_i2", "actorserve")
+    if v:
+        add_http("resnet8_i2", SCENARIOS[1][1] + ", instances 2 (variant)", "actorserve",
+                 ratio(rps(v), rps(p)), note="not the shipped config")
     server_threads = meta.get("torch_threads", 1)
     raw_b1 = None
     for r in raw:
@@ -220,7 +224,7 @@ def report(results_dir: str) -> None:
         if r["batch"] == 1 and r["threads"] == server_threads:
             raw_b1 = r["images_per_s"]
         rows.append([label, "libtorch", f"{r['images_per_s']:.1f} img/s",
-                     f"{r['ms_per_call_p50']:.2f}", "-", "-", "-", "-", "-", rat,
+                     f"{r['ms_per_call_p50']:.2f}", "-", "-", "-", "-", "-", "-", rat,
                      "per forward call"])
     if a and p:
         targets.append(("resnet18 8 conns: actorserve >= 1.0x peer req/s",
@@ -259,7 +263,8 @@ def report(results_dir: str) -> None:
             if server == "peer" and ma:
                 rat = ratio(ma["rss_kb"], m["rss_kb"], " (RSS)")
             rows.append([label, f"{server} ({m['processes']} proc)", "-", "-", "-", "-",
-                         fmt(mb(m["rss_kb"]), ".0f"), fmt(mb(m["pss_kb"]), ".0f"), "-", rat, ""])
+                         fmt(mb(m["rss_kb"]), ".0f"), fmt(mb(m["pss_kb"]), ".0f"), "-", "-", rat,
+                         ""])
         if ma and mp:
             targets.append((f"{label}: actorserve <= 0.5x peer",
                             ma["rss_kb"] <= 0.5 * mp["rss_kb"],
@@ -267,7 +272,7 @@ def report(results_dir: str) -> None:
                             f"(PSS {ma['pss_kb'] / mp['pss_kb']:.2f}x)"))
 
     header = ["scenario", "server", "req/s", "p50 ms", "p99 ms", "non-2xx", "RSS MB",
-              "PSS MB", "server CPU ms/req", "ratio", "note"]
+              "PSS MB", "server CPU ms/req", "others (cores)", "ratio", "note"]
     text = render_text(header, rows)
     md = render_md(header, rows)
 

@@ -15,6 +15,8 @@
 #                      the raw run at batch 1 that the target compares with (default 1)
 #   --http-threads N   actorserve --http-threads (default: the server's own default)
 #   --bridge-calls N   round trips per bridge and thread count (default 20000)
+#   --variants         also measure diagnostic variants of actorserve (resnet18
+#                      with "instances": 2), shown as extra rows
 #   --no-install       skip deploy/install-deps.sh --bench
 # Environment: BENCH_BUILD_DIR (default <repo>/build-bench), PEER_DIR (default
 # <repo>/../shared/peer).
@@ -37,6 +39,7 @@ torch_threads=1
 http_threads=
 bridge_calls=20000
 install=1
+variants=0
 wrk_threads=2
 
 usage() {
@@ -55,6 +58,7 @@ while (( $# )); do
         --http-threads) positive "$1" "${2-}"; http_threads=$2; shift 2 ;;
         --bridge-calls) positive "$1" "${2-}"; bridge_calls=$2; shift 2 ;;
         --no-install) install=0; shift ;;
+        --variants) variants=1; shift ;;
         -h|--help) usage ;;
         *) echo "run.sh: unknown argument $1" >&2; usage ;;
     esac
@@ -125,6 +129,7 @@ make_repo() { # name model [KEY=VALUE for config.json...]
 make_repo repo-digits digits
 make_repo repo-digits-nobatch digits batching.max_batch_size=1 batching.max_queue_delay_us=0
 make_repo repo-resnet18 resnet18
+make_repo repo-resnet18-i2 resnet18 instances=2
 
 # The load generator already shares the 2 cores with the server; anything else
 # busy on the machine skews every number, so measure and record it.
@@ -240,27 +245,45 @@ run_wrk() { # seconds connections model body
         -s "$root/bench/post.lua" "$server_url/api/v1/models/$3/predict"
 }
 
+machine_busy_s() { # CPU seconds all cores have been busy since boot
+    local _ user nice system idle iowait irq softirq steal
+    read -r _ user nice system idle iowait irq softirq steal _ </proc/stat
+    echo "$(( user + nice + system + irq + softirq + steal )) $(getconf CLK_TCK)" |
+        awk '{ printf "%.2f", $1 / $2 }'
+}
+
 measure() { # scenario server model connections body
     local scenario=$1 server=$2 model=$3 conns=$4 body=$5 before after line raw
+    local busy_before busy_after wrk_cpu TIMEFORMAT='%U %S'
     if (( warmup > 0 )); then
         run_wrk "$warmup" "$conns" "$model" "$body" >/dev/null
     fi
-    before=$($tool proc "$server_pid")
     raw="$results/wrk-$scenario-$server.txt"
     log "$server $scenario: wrk -c $conns for ${seconds}s"
-    run_wrk "$seconds" "$conns" "$model" "$body" >"$raw"
+    before=$($tool proc "$server_pid")
+    busy_before=$(machine_busy_s)
+    # `time` reports wrk's own CPU; the machine's busy time minus the
+    # server's and wrk's is what other processes took during the run.
+    wrk_cpu=$({ time run_wrk "$seconds" "$conns" "$model" "$body" >"$raw" 2>"$raw.err"; } 2>&1)
+    busy_after=$(machine_busy_s)
     after=$($tool proc "$server_pid")
     line=$(sed -n 's/^BENCH_JSON //p' "$raw")
     [[ -n "$line" ]] || { echo "run.sh: no result from wrk, see $raw" >&2; exit 1; }
-    "$python" - "$scenario" "$server" "$conns" "$line" "$before" "$after" \
-        >>"$results/http.jsonl" <<'EOF'
+    "$python" - "$scenario" "$server" "$conns" "$line" "$before" "$after" "$wrk_cpu" \
+        "$busy_before" "$busy_after" >>"$results/http.jsonl" <<'EOF'
 import json, sys
-scenario, server, conns, line, before, after = sys.argv[1:]
+scenario, server, conns, line, before, after, wrk_cpu, busy0, busy1 = sys.argv[1:]
 row = {"scenario": scenario, "server": server, "connections": int(conns)}
 row.update(json.loads(line))
 b, a = json.loads(before), json.loads(after)
+server_cpu = a["cpu_s"] - b["cpu_s"]
+wrk = sum(float(x) for x in wrk_cpu.split())
+machine = float(busy1) - float(busy0)
+seconds = row["duration_us"] / 1e6
 row.update(rss_kb=a["rss_kb"], pss_kb=a["pss_kb"], processes=a["processes"],
-           server_cpu_s=round(a["cpu_s"] - b["cpu_s"], 3))
+           server_cpu_s=round(server_cpu, 3), wrk_cpu_s=round(wrk, 3),
+           machine_busy_s=round(machine, 3),
+           other_cores=round(max(0.0, machine - server_cpu - wrk) / seconds, 2))
 print(json.dumps(row))
 EOF
     tail -1 "$results/http.jsonl" >&2
@@ -304,6 +327,14 @@ check_answer actorserve resnet18 "$resnet_body"
 measure resnet8 actorserve resnet18 8 "$resnet_body"
 record_memory resnet18_after actorserve
 stop_server
+
+if (( variants )); then
+    log "resnet18 variant: actorserve with instances 2, 8 connections"
+    start_actorserve "$models/repo-resnet18-i2" resnet18-i2
+    check_answer actorserve-i2 resnet18 "$resnet_body"
+    measure resnet8_i2 actorserve resnet18 8 "$resnet_body"
+    stop_server
+fi
 
 log "resnet18: peer, 8 connections"
 start_peer "$models/repo-resnet18" resnet18

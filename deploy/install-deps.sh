@@ -36,7 +36,7 @@ packages=(
     opencv-doc python3 python3-torch python3-torchvision python3-opencv
     python3-numpy
     # tests / tools
-    curl
+    curl prometheus
 )
 bench_packages=(
     # benchmark: load generator and the Python baseline server

@@ -12,6 +12,7 @@
 #include "config/model_repository.hpp" // is_version_name
 #include "http/auth.hpp"
 #include "http/bridge.hpp"
+#include "http/metrics.hpp"
 #include "http/predict_codec.hpp"
 #include "messages/error.hpp"
 
@@ -206,11 +207,12 @@ public:
 
 http_server::http_server(caf::actor_system& system, registry_actor registry,
                          job_store_actor jobs, std::shared_ptr<const key_store> keys,
-                         server_options options)
+                         std::shared_ptr<metrics> stats, server_options options)
   : system_(system),
     registry_(std::move(registry)),
     jobs_(std::move(jobs)),
     keys_(std::move(keys)),
+    stats_(std::move(stats)),
     options_(std::move(options)),
     server_(std::make_unique<backlog_server>()) {
   auto threads = static_cast<size_t>(options_.http_threads);
@@ -246,7 +248,10 @@ void http_server::stop() {
 void http_server::install_routes() {
   auto& server = *server_;
   const key_store& keys = *keys_;
+  // cpp-httplib serves a request on one thread from pre-routing to logger.
+  thread_local clock::time_point request_started;
   server.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+    request_started = clock::now();
     res.set_header(request_id_header, request_id_for(req));
     return httplib::Server::HandlerResponse::Unhandled;
   });
@@ -254,13 +259,22 @@ void http_server::install_routes() {
     if (res.body.empty())
       write_error(res, error_for_status(res.status));
   });
-  server.set_logger([](const httplib::Request& req, const httplib::Response& res) {
+  server.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
+    auto seconds = std::chrono::duration<double>(clock::now() - request_started).count();
+    auto route = route_template(req.method, req.path);
+    stats_->observe_request(req.method, route, res.status, seconds);
+    // The route template, not the raw path: no ids or junk in the logs.
     log_event(spdlog::level::info, "access",
               {{"request_id", res.get_header_value(request_id_header)},
                {"client_ip", req.remote_addr},
-               {"method", req.method},
-               {"path", req.path},
+               {"method", route == "unmatched" ? "-" : req.method},
+               {"route", route},
+               {"model", route.find("{model}") != std::string::npos && req.matches.size() > 1
+                           ? std::string{req.matches[1]}.substr(0, 128)
+                           : ""},
+               {"version", res.get_header_value("X-Model-Version")},
                {"status", res.status},
+               {"latency_ms", seconds * 1000.0},
                {"input_bytes", req.body.size()}});
   });
 
@@ -291,6 +305,7 @@ void http_server::install_routes() {
     auto timeout = std::chrono::milliseconds{call.request.timeout_ms} + reply_grace;
     auto [reply] = value_or_throw(ask<predict_reply>(system_, call.router, timeout,
                                                      atom::predict_v, std::move(call.request)));
+    res.set_header("X-Model-Version", reply.version);
     write_json(res, 200, format_answer(reply, call.spec, call.output));
   };
 
@@ -388,6 +403,15 @@ void http_server::install_routes() {
                  system_, registry_, control_timeout, atom::status_v, std::string{req.matches[1]}));
                write_json(res, 200, to_json(status));
              }));
+
+  server.Get("/metrics",
+             guarded(keys, options_.metrics_require_key ? access::predict : access::open,
+                     [this](const httplib::Request&, httplib::Response& res) {
+                       if (auto jobs = ask<int64_t>(system_, jobs_, control_timeout,
+                                                    atom::stats_v))
+                         stats_->set_job_store_size(std::get<0>(*jobs));
+                       res.set_content(stats_->render(), "text/plain; version=0.0.4");
+                     }));
 
   server.Get("/health", guarded(keys, access::open, [this](const httplib::Request&, httplib::Response& res) {
                // Liveness: answers 200 whenever the process serves HTTP.

@@ -19,11 +19,13 @@ namespace actorserve {
 
 class backlog_server;
 class key_store;
+class metrics;
 
 class http_server {
 public:
   http_server(caf::actor_system& system, registry_actor registry, job_store_actor jobs,
-              std::shared_ptr<const key_store> keys, server_options options);
+              std::shared_ptr<const key_store> keys, std::shared_ptr<metrics> stats,
+              server_options options);
   ~http_server();
 
   /// Binds host:port (port 0 picks a free one); returns the port, or -1.
@@ -45,6 +47,7 @@ private:
   registry_actor registry_;
   job_store_actor jobs_;
   std::shared_ptr<const key_store> keys_;
+  std::shared_ptr<metrics> stats_;
   server_options options_;
   std::unique_ptr<backlog_server> server_;
   std::atomic<bool> draining_{false};

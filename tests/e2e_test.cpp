@@ -3,7 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "tests/test_support.hpp"
@@ -41,7 +43,7 @@ protected:
     testing::copy_model("digits", repository_->path(), {"1"});
     testing::copy_model("affine", repository_->path());
     server_ = new testing::server_process{
-      {"--model-repository", repository_->path().string(), "--log-level", "warn"}};
+      {"--model-repository", repository_->path().string()}};
   }
 
   static void TearDownTestSuite() {
@@ -264,6 +266,42 @@ TEST_F(e2e_test, concurrent_clients_each_get_their_own_answer) {
     thread.join();
   for (size_t i = 0; i < clients; ++i)
     EXPECT_EQ(got[i], expected[i]) << "client " << i;
+}
+
+TEST_F(e2e_test, metrics_pass_promtool_with_route_templates_as_labels) {
+  auto client = server_->client();
+  predict("affine", R"({"instances": [{"data": [[1, 2], [3, 4]]}]})");
+  testing::get_json(client, "/no/such/thing/" + std::string(5000, 'x'));
+  auto metrics = client.Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_EQ(metrics->status, 200);
+  EXPECT_NE(metrics->body.find("request_count_total{endpoint=\"/api/v1/models/{model}/predict\""),
+            std::string::npos);
+  EXPECT_NE(metrics->body.find("actorserve_batch_size_bucket{model=\"affine\""), std::string::npos);
+  EXPECT_EQ(metrics->body.find("xxxxx"), std::string::npos) << "raw paths never become labels";
+  if (std::system("command -v promtool > /dev/null") != 0) {
+    GTEST_SKIP() << "promtool (Debian package prometheus) is not installed";
+  } else {
+    testing::temp_dir dir;
+    testing::write_file(dir.path() / "metrics.txt", metrics->body);
+    auto command = "promtool check metrics < " + (dir.path() / "metrics.txt").string();
+    EXPECT_EQ(std::system(command.c_str()), 0);
+  }
+}
+
+TEST_F(e2e_test, every_log_line_is_a_json_object) {
+  auto logs = server_->stderr_text();
+  std::istringstream lines{logs};
+  std::string line;
+  int count = 0;
+  while (std::getline(lines, line)) {
+    if (line.empty())
+      continue;
+    auto parsed = json::parse(line, nullptr, false);
+    EXPECT_TRUE(parsed.is_object()) << line;
+    count += 1;
+  }
+  EXPECT_GT(count, 0);
 }
 
 TEST(e2e_lifecycle, sigterm_exits_cleanly_and_bad_config_is_refused) {

@@ -363,6 +363,12 @@ TEST(Metrics, ObserveRequestDoesNotAllocateOnceTheSeriesExists) {
     m.observe_request("POST", predict, 200, 0.01);
   counting = false;
   EXPECT_EQ(allocations.load(), 0);
+
+  // The counting works: a new series allocates.
+  counting = true;
+  m.observe_request("POST", predict, 201, 0.01);
+  counting = false;
+  EXPECT_GT(allocations.load(), 0);
 }
 
 TEST(Metrics, ConcurrentObserversAndScrapes) {
