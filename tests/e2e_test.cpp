@@ -304,6 +304,32 @@ TEST_F(e2e_test, every_log_line_is_a_json_object) {
   EXPECT_GT(count, 0);
 }
 
+TEST(e2e_lifecycle, requests_in_flight_at_sigterm_finish_and_the_exit_code_is_zero) {
+  // Batches wait 1.5 s to fill, so 12 requests are still in flight when
+  // SIGTERM arrives; every one must still be answered 200.
+  testing::temp_dir repository;
+  testing::copy_model("affine", repository.path());
+  auto config_file = repository.path() / "affine" / "config.json";
+  auto config = json::parse(testing::read_file(config_file));
+  config["batching"] = {{"max_batch_size", 64}, {"max_queue_delay_us", 1'500'000}};
+  testing::write_file(config_file, config.dump());
+  testing::server_process server{{"--model-repository", repository.path().string()}};
+  std::vector<int> statuses(12);
+  std::vector<std::thread> clients;
+  for (size_t i = 0; i < statuses.size(); ++i)
+    clients.emplace_back([&, i] {
+      auto client = server.client();
+      statuses[i] = testing::post_json(client, "/api/v1/models/affine/predict",
+                                       R"({"instances": [{"data": [[1, 2], [3, 4]]}]})")
+                      .status;
+    });
+  std::this_thread::sleep_for(std::chrono::milliseconds{400});
+  EXPECT_EQ(server.terminate(), 0);
+  for (auto& client : clients)
+    client.join();
+  EXPECT_EQ(statuses, std::vector<int>(12, 200));
+}
+
 TEST(e2e_lifecycle, sigterm_exits_cleanly_and_bad_config_is_refused) {
   testing::temp_dir repository;
   testing::copy_model("affine", repository.path());
