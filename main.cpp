@@ -44,7 +44,9 @@ sigset_t block_shutdown_signals() {
 /// the key file is re-read whenever it changes (checked every 2 s).
 int wait_for_shutdown(const sigset_t& signals, key_store& keys) {
   for (;;) {
-    struct timespec poll_interval{2, 0};
+    struct timespec poll_interval {
+      2, 0
+    };
     auto received = sigtimedwait(&signals, nullptr, &poll_interval);
     std::optional<std::string> failure;
     if (received == SIGHUP) {
@@ -80,7 +82,7 @@ void wait_for_initial_loads(caf::actor_system& system, const registry_actor& reg
 int run(const server_options& options) {
   // Before any actor runs: an unreadable key file ends start-up here.
   auto keys = std::make_shared<key_store>(options.api_keys, options.admin_keys,
-                                         options.api_key_file);
+                                          options.api_key_file);
   auto signals = block_shutdown_signals();
   configure_torch_threads(options.torch_threads);
 
@@ -95,8 +97,9 @@ int run(const server_options& options) {
   auto stats = std::make_shared<metrics>();
   settings.stats = stats;
   auto registry = spawn_registry(system, settings);
-  auto jobs = spawn_job_store(system, {std::chrono::seconds{options.job_ttl_s}, options.max_jobs,
-                                       options.max_job_bytes, options.max_running_jobs});
+  auto jobs =
+      spawn_job_store(system, {std::chrono::seconds{options.job_ttl_s}, options.max_jobs,
+                               options.max_job_bytes, options.max_running_jobs});
 
   http_server server{system, registry, jobs, keys, stats, options};
   auto port = server.bind();
@@ -107,8 +110,9 @@ int run(const server_options& options) {
     return 1;
   }
   std::thread http_thread{[&] { server.serve(); }};
-  log_event(spdlog::level::info, "listening",
-            {{"host", options.host}, {"port", port}, {"repository", options.model_repository}});
+  log_event(
+      spdlog::level::info, "listening",
+      {{"host", options.host}, {"port", port}, {"repository", options.model_repository}});
 
   wait_for_initial_loads(system, registry);
   std::printf("actorserve ready on http://%s:%d\n", options.host.c_str(), port);
@@ -119,7 +123,9 @@ int run(const server_options& options) {
   server.begin_drain();
   // A second signal, or the drain timeout, ends the process at once.
   std::thread watchdog{[&signals, drain = options.drain_timeout_s] {
-    struct timespec timeout{static_cast<time_t>(drain), 0};
+    struct timespec timeout {
+      static_cast<time_t>(drain), 0
+    };
     auto second = sigtimedwait(&signals, nullptr, &timeout);
     log_event(spdlog::level::warn, "forced_exit",
               {{"reason", second > 0 ? "second signal" : "drain timeout"}});

@@ -42,7 +42,7 @@ batch_queue::batch batch_queue::take_batch() {
   batch result;
   const int64_t max_rows = limits_.max_batch_size;
   while (!waiting_.empty() && result.rows < max_rows) {
-    entry &front = waiting_.front();
+    entry& front = waiting_.front();
     const int64_t remaining = front.rows - front.next_row;
     const int64_t taken = std::min(remaining, max_rows - result.rows);
     result.slices.push_back(slice{front.id, front.next_row, taken});
@@ -57,11 +57,11 @@ batch_queue::batch batch_queue::take_batch() {
 }
 
 std::vector<batch_queue::request_id> batch_queue::expire(time_point now) {
-  auto is_expired = [now](const entry &e) {
+  auto is_expired = [now](const entry& e) {
     return e.next_row == 0 && e.deadline <= now;
   };
   std::vector<request_id> expired;
-  for (const entry &e : waiting_) {
+  for (const entry& e : waiting_) {
     if (is_expired(e)) {
       expired.push_back(e.id);
       waiting_rows_ -= e.rows;
@@ -75,7 +75,7 @@ std::vector<batch_queue::request_id> batch_queue::expire(time_point now) {
 
 bool batch_queue::cancel(request_id id) {
   auto it = std::find_if(waiting_.begin(), waiting_.end(),
-                         [id](const entry &e) { return e.id == id; });
+                         [id](const entry& e) { return e.id == id; });
   if (it == waiting_.end() || it->next_row != 0)
     return false;
   waiting_rows_ -= it->rows;
@@ -85,7 +85,7 @@ bool batch_queue::cancel(request_id id) {
 
 std::optional<batch_queue::time_point> batch_queue::next_deadline() const {
   std::optional<time_point> earliest;
-  for (const entry &e : waiting_)
+  for (const entry& e : waiting_)
     if (e.next_row == 0 && (!earliest || e.deadline < *earliest))
       earliest = e.deadline;
   return earliest;

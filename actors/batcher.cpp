@@ -20,12 +20,12 @@ using clock = batch_queue::clock;
 
 /// The batcher's own interface: the public one plus its timer messages.
 using batcher_impl = batcher_actor::extend<
-  // Timer: cut the batches that are due.
-  caf::reacts_to<atom::flush>,
-  // Timer: answer the requests whose deadline passed.
-  caf::reacts_to<atom::expire>,
-  // Timer: spawn a replacement for the crashed instance at this index.
-  caf::reacts_to<atom::restart, size_t>>;
+    // Timer: cut the batches that are due.
+    caf::reacts_to<atom::flush>,
+    // Timer: answer the requests whose deadline passed.
+    caf::reacts_to<atom::expire>,
+    // Timer: spawn a replacement for the crashed instance at this index.
+    caf::reacts_to<atom::restart, size_t>>;
 
 /// A request from the moment it is queued until it is answered.
 struct pending_request {
@@ -137,14 +137,15 @@ void quit_if_drained(batcher_pointer self) {
     self->quit();
 }
 
-
 void on_batch_done(batcher_pointer self, const running_batch& run, tensor& output) {
   auto& st = self->state;
   if (output.shape.empty() || output.shape[0] != run.contents.rows) {
     fail_batch(st, run,
-               make_error(ec::internal, "model returned " +
-                                          std::to_string(output.shape.empty() ? 0 : output.shape[0]) +
-                                          " rows for a batch of " + std::to_string(run.contents.rows)));
+               make_error(ec::internal,
+                          "model returned " +
+                              std::to_string(output.shape.empty() ? 0 : output.shape[0]) +
+                              " rows for a batch of " +
+                              std::to_string(run.contents.rows)));
     return;
   }
   int64_t offset = 0;
@@ -156,7 +157,8 @@ void on_batch_done(batcher_pointer self, const running_batch& run, tensor& outpu
 
 /// A failed shared batch is re-run slice by slice, so that one poisoned
 /// request fails alone; a failed single-slice batch fails its request.
-void on_batch_failed(batcher_pointer self, const running_batch& run, const caf::error& err) {
+void on_batch_failed(batcher_pointer self, const running_batch& run,
+                     const caf::error& err) {
   auto& st = self->state;
   if (run.contents.slices.size() == 1) {
     fail_request(st, run.contents.slices.front().id, err);
@@ -169,9 +171,10 @@ void on_batch_failed(batcher_pointer self, const running_batch& run, const caf::
 void run_batch(batcher_pointer self, size_t instance, batch_queue::batch batch) {
   auto& st = self->state;
   // Requests answered since (deadline) are dropped from the batch.
-  batch.slices.erase(std::remove_if(batch.slices.begin(), batch.slices.end(),
-                                    [&](const auto& s) { return !st.pending.count(s.id); }),
-                     batch.slices.end());
+  batch.slices.erase(
+      std::remove_if(batch.slices.begin(), batch.slices.end(),
+                     [&](const auto& s) { return !st.pending.count(s.id); }),
+      batch.slices.end());
   if (batch.slices.empty()) {
     st.idle_instances.push_front(instance);
     return;
@@ -191,7 +194,7 @@ void run_batch(batcher_pointer self, size_t instance, batch_queue::batch batch) 
   // The instance has until the last request's deadline (and a grace second);
   // capped so that "no deadline" does not overflow the clock.
   auto timeout = std::min(std::chrono::duration_cast<std::chrono::milliseconds>(
-                            latest - clock::now() + std::chrono::seconds{1}),
+                              latest - clock::now() + std::chrono::seconds{1}),
                           std::chrono::milliseconds{std::chrono::hours{1}});
   auto& slot = st.instances[instance];
   running_batch run{instance, slot.generation, std::move(batch)};
@@ -209,30 +212,31 @@ void run_batch(batcher_pointer self, size_t instance, batch_queue::batch batch) 
     quit_if_drained(self);
   };
   self->request(slot.handle, timeout, atom::forward_v, std::move(input))
-    .then(
-      [=](tensor& output) {
-        if (!current())
-          return;
-        if (auto& stats = self->state.settings.stats)
-          stats->observe_inference(self->state.settings.model, self->state.settings.version,
-                                   seconds_since(started), run.contents.rows,
-                                   std::chrono::duration<double>(started - oldest).count());
-        on_batch_done(self, run, output);
-        finished();
-      },
-      [=](caf::error& err) {
-        if (!current())
-          return;
-        if (instance_died(err)) {
-          // Answered now; the exit message brings the replacement.
-          fail_batch(self->state, run,
-                     make_error(ec::unavailable, "the model instance crashed"));
-          self->state.instances[run.instance].running.reset();
-          return;
-        }
-        on_batch_failed(self, run, err);
-        finished();
-      });
+      .then(
+          [=](tensor& output) {
+            if (!current())
+              return;
+            if (auto& stats = self->state.settings.stats)
+              stats->observe_inference(
+                  self->state.settings.model, self->state.settings.version,
+                  seconds_since(started), run.contents.rows,
+                  std::chrono::duration<double>(started - oldest).count());
+            on_batch_done(self, run, output);
+            finished();
+          },
+          [=](caf::error& err) {
+            if (!current())
+              return;
+            if (instance_died(err)) {
+              // Answered now; the exit message brings the replacement.
+              fail_batch(self->state, run,
+                         make_error(ec::unavailable, "the model instance crashed"));
+              self->state.instances[run.instance].running.reset();
+              return;
+            }
+            on_batch_failed(self, run, err);
+            finished();
+          });
 }
 
 void schedule(batcher_pointer self, std::optional<clock::time_point>& timer,
@@ -307,22 +311,23 @@ caf::result<predict_reply> enqueue(batcher_pointer self, predict_request& reques
       static_cast<int64_t>(input.values.size()) != input.shape[0] * row_size(input))
     return make_error(ec::invalid_input, "input does not match the model's input shape");
   if (st.instances.empty())
-    return make_error(ec::unavailable, "version " + st.settings.version + " has no instance");
+    return make_error(ec::unavailable,
+                      "version " + st.settings.version + " has no instance");
   auto now = clock::now();
   auto deadline = request.timeout_ms > 0
-                    ? now + std::chrono::milliseconds{request.timeout_ms}
-                    : clock::time_point::max() - std::chrono::hours{24};
+                      ? now + std::chrono::milliseconds{request.timeout_ms}
+                      : clock::time_point::max() - std::chrono::hours{24};
   auto id = st.next_id++;
   if (!st.queue.push(id, input.shape[0], now, deadline)) {
     st.stats.rejected_overloaded += 1;
     if (st.settings.stats)
       st.settings.stats->count_rejection("overloaded");
     return make_error(ec::overloaded, "the queue of " + st.settings.model + " version " +
-                                        st.settings.version + " is full");
+                                          st.settings.version + " is full");
   }
   auto promise = self->make_response_promise<predict_reply>();
-  st.pending.emplace(id,
-                     pending_request{promise, std::move(request.input), now, deadline, 0, {}});
+  st.pending.emplace(
+      id, pending_request{promise, std::move(request.input), now, deadline, 0, {}});
   if (request.timeout_ms > 0)
     schedule(self, st.expire_timer, deadline, false);
   dispatch(self);
@@ -338,22 +343,24 @@ void restart_instance(batcher_pointer self, size_t index) {
   self->link_to(slot.handle);
   auto generation = slot.generation;
   self->request(slot.handle, caf::infinite, atom::load_v)
-    .then(
-      [=](int64_t) {
-        if (self->state.instances[index].generation != generation)
-          return;
-        if (auto& stats = self->state.settings.stats)
-          stats->count_restart(self->state.settings.model, self->state.settings.version);
-        log_event(spdlog::level::info, "restarted",
-                  {{"model", self->state.settings.model},
-                   {"version", self->state.settings.version}, {"instance", index}});
-        self->state.idle_instances.push_back(index);
-        dispatch(self);
-      },
-      [=](caf::error& err) {
-        if (self->state.instances[index].generation == generation)
-          self->send_exit(self->state.instances[index].handle, err);
-      });
+      .then(
+          [=](int64_t) {
+            if (self->state.instances[index].generation != generation)
+              return;
+            if (auto& stats = self->state.settings.stats)
+              stats->count_restart(self->state.settings.model,
+                                   self->state.settings.version);
+            log_event(spdlog::level::info, "restarted",
+                      {{"model", self->state.settings.model},
+                       {"version", self->state.settings.version},
+                       {"instance", index}});
+            self->state.idle_instances.push_back(index);
+            dispatch(self);
+          },
+          [=](caf::error& err) {
+            if (self->state.instances[index].generation == generation)
+              self->send_exit(self->state.instances[index].handle, err);
+          });
 }
 
 /// An instance exited. Its running batch is answered at once (503
@@ -366,8 +373,9 @@ void on_instance_exit(batcher_pointer self, size_t index, const caf::error& reas
   auto& st = self->state;
   auto& slot = st.instances[index];
   slot.generation += 1;
-  st.idle_instances.erase(std::remove(st.idle_instances.begin(), st.idle_instances.end(), index),
-                          st.idle_instances.end());
+  st.idle_instances.erase(
+      std::remove(st.idle_instances.begin(), st.idle_instances.end(), index),
+      st.idle_instances.end());
   auto text = caf::to_string(reason);
   auto crashed = make_error(ec::unavailable, "the model instance crashed: " + text);
   if (auto running = std::exchange(slot.running, std::nullopt))
@@ -378,18 +386,22 @@ void on_instance_exit(batcher_pointer self, size_t index, const caf::error& reas
   while (!st.restarts.empty() && now - st.restarts.front() > policy.window)
     st.restarts.pop_front();
   log_event(spdlog::level::warn, "instance_crashed",
-            {{"model", st.settings.model}, {"version", st.settings.version},
-             {"instance", index}, {"reason", text}, {"recent_restarts", st.restarts.size()}});
+            {{"model", st.settings.model},
+             {"version", st.settings.version},
+             {"instance", index},
+             {"reason", text},
+             {"recent_restarts", st.restarts.size()}});
   if (static_cast<int32_t>(st.restarts.size()) > policy.max_restarts) {
     for (auto& [id, request] : st.pending)
       request.promise.deliver(crashed);
     st.pending.clear();
-    self->quit(make_error(ec::unavailable, "model instances crashed " +
-                                             std::to_string(st.restarts.size()) +
-                                             " times within the restart window: " + text));
+    self->quit(make_error(
+        ec::unavailable, "model instances crashed " + std::to_string(st.restarts.size()) +
+                             " times within the restart window: " + text));
     return;
   }
-  auto backoff = std::min(policy.initial_backoff * (1 << std::min<size_t>(st.restarts.size() - 1, 10)),
+  auto backoff = std::min(policy.initial_backoff *
+                              (1 << std::min<size_t>(st.restarts.size() - 1, 10)),
                           policy.max_backoff);
   self->delayed_send(self, backoff, atom::restart_v, index);
 }
@@ -406,16 +418,16 @@ caf::result<int64_t> load_instances(batcher_pointer self) {
   auto state = std::make_shared<progress>(progress{self->state.instances.size()});
   for (auto& slot : self->state.instances) {
     self->request(slot.handle, caf::infinite, atom::load_v)
-      .then(
-        [=](int64_t load_time_ms) mutable {
-          state->slowest_ms = std::max(state->slowest_ms, load_time_ms);
-          if (--state->remaining == 0 && !state->answered)
-            promise.deliver(state->slowest_ms);
-        },
-        [=](caf::error& err) mutable {
-          if (!std::exchange(state->answered, true))
-            promise.deliver(err);
-        });
+        .then(
+            [=](int64_t load_time_ms) mutable {
+              state->slowest_ms = std::max(state->slowest_ms, load_time_ms);
+              if (--state->remaining == 0 && !state->answered)
+                promise.deliver(state->slowest_ms);
+            },
+            [=](caf::error& err) mutable {
+              if (!std::exchange(state->answered, true))
+                promise.deliver(err);
+            });
   }
   return promise;
 }
@@ -445,24 +457,24 @@ batcher_impl::behavior_type batcher(batcher_pointer self, batcher_settings setti
     self->quit(msg.reason);
   });
   return {
-    [=](atom::load) { return load_instances(self); },
-    [=](atom::predict, predict_request& request) { return enqueue(self, request); },
-    [=](atom::stats) { return self->state.stats; },
-    [=](atom::flush) {
-      self->state.flush_timer.reset();
-      dispatch(self);
-    },
-    [=](atom::expire) {
-      self->state.expire_timer.reset();
-      expire_requests(self);
-      quit_if_drained(self);
-    },
-    [=](atom::restart, size_t index) { restart_instance(self, index); },
-    [=](atom::drain) {
-      self->state.draining = true;
-      dispatch(self);
-      quit_if_drained(self);
-    },
+      [=](atom::load) { return load_instances(self); },
+      [=](atom::predict, predict_request& request) { return enqueue(self, request); },
+      [=](atom::stats) { return self->state.stats; },
+      [=](atom::flush) {
+        self->state.flush_timer.reset();
+        dispatch(self);
+      },
+      [=](atom::expire) {
+        self->state.expire_timer.reset();
+        expire_requests(self);
+        quit_if_drained(self);
+      },
+      [=](atom::restart, size_t index) { restart_instance(self, index); },
+      [=](atom::drain) {
+        self->state.draining = true;
+        dispatch(self);
+        quit_if_drained(self);
+      },
   };
 }
 

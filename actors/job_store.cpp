@@ -16,8 +16,8 @@ namespace {
 using clock = std::chrono::steady_clock;
 
 using job_store_impl = job_store_actor::extend<
-  // Timer: forget the finished jobs whose TTL ran out.
-  caf::reacts_to<atom::sweep>>;
+    // Timer: forget the finished jobs whose TTL ran out.
+    caf::reacts_to<atom::sweep>>;
 
 struct job {
   job_submission submission; // the input is released once the job starts
@@ -38,7 +38,8 @@ struct job_store_state {
 using job_store_pointer = job_store_impl::stateful_pointer<job_store_state>;
 
 int64_t tensor_bytes(const tensor& x) {
-  return static_cast<int64_t>(x.values.size() * sizeof(float) + x.shape.size() * sizeof(int64_t));
+  return static_cast<int64_t>(x.values.size() * sizeof(float) +
+                              x.shape.size() * sizeof(int64_t));
 }
 
 void start_waiting_jobs(job_store_pointer self);
@@ -79,10 +80,11 @@ void start_waiting_jobs(job_store_pointer self) {
     auto request = std::move(entry.submission.request);
     // The batcher answers deadline_exceeded at the request's own deadline;
     // the extra second only guards against a lost reply.
-    auto timeout = std::chrono::milliseconds{request.timeout_ms} + std::chrono::seconds{1};
+    auto timeout =
+        std::chrono::milliseconds{request.timeout_ms} + std::chrono::seconds{1};
     self->request(entry.submission.router, timeout, atom::predict_v, std::move(request))
-      .then([=](predict_reply& reply) { finish(self, id, &reply, {}); },
-            [=](caf::error& err) { finish(self, id, nullptr, std::move(err)); });
+        .then([=](predict_reply& reply) { finish(self, id, &reply, {}); },
+              [=](caf::error& err) { finish(self, id, nullptr, std::move(err)); });
   }
 }
 
@@ -139,19 +141,21 @@ void sweep(job_store_pointer self) {
   self->delayed_send(self, st.settings.sweep_interval, atom::sweep_v);
 }
 
-job_store_impl::behavior_type job_store(job_store_pointer self, job_store_settings settings) {
+job_store_impl::behavior_type job_store(job_store_pointer self,
+                                        job_store_settings settings) {
   self->state.settings = settings;
   self->delayed_send(self, settings.sweep_interval, atom::sweep_v);
   return {
-    [=](atom::submit, job_submission& submission) { return submit(self, submission); },
-    [=](atom::get, const std::string& id) { return get(self, id); },
-    [=](atom::cancel, const std::string& id) -> caf::result<bool> {
-      if (!forget(self, id))
-        return make_error(ec::job_not_found, "job " + id + " does not exist or has expired");
-      return true;
-    },
-    [=](atom::stats) { return static_cast<int64_t>(self->state.jobs.size()); },
-    [=](atom::sweep) { sweep(self); },
+      [=](atom::submit, job_submission& submission) { return submit(self, submission); },
+      [=](atom::get, const std::string& id) { return get(self, id); },
+      [=](atom::cancel, const std::string& id) -> caf::result<bool> {
+        if (!forget(self, id))
+          return make_error(ec::job_not_found,
+                            "job " + id + " does not exist or has expired");
+        return true;
+      },
+      [=](atom::stats) { return static_cast<int64_t>(self->state.jobs.size()); },
+      [=](atom::sweep) { sweep(self); },
   };
 }
 

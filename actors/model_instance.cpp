@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <chrono>
-#include <stdexcept>
 #include <optional>
+#include <stdexcept>
 
 #include <ATen/Parallel.h>
 #include <torch/script.h>
@@ -43,8 +43,8 @@ caf::expected<tensor> run_forward(torch::jit::Module& module, tensor& input) {
     result.values.assign(data, data + result_tensor.numel());
     return result;
   } catch (const c10::Error& e) {
-    return make_error(ec::internal, std::string{"forward failed: "} +
-                                      e.what_without_backtrace());
+    return make_error(ec::internal,
+                      std::string{"forward failed: "} + e.what_without_backtrace());
   } catch (const std::exception& e) {
     return make_error(ec::internal, std::string{"forward failed: "} + e.what());
   }
@@ -56,8 +56,8 @@ caf::expected<torch::jit::Module> load_module(const std::string& file) {
     module.eval();
     return module;
   } catch (const c10::Error& e) {
-    return make_error(ec::internal, "cannot load " + file + ": " +
-                                      e.what_without_backtrace());
+    return make_error(ec::internal,
+                      "cannot load " + file + ": " + e.what_without_backtrace());
   } catch (const std::exception& e) {
     return make_error(ec::internal, "cannot load " + file + ": " + e.what());
   }
@@ -77,36 +77,38 @@ tensor warm_up_input(const std::vector<int64_t>& row_shape) {
 instance_actor::behavior_type model_instance(instance_pointer self,
                                              instance_settings settings) {
   return {
-    [=](atom::load) -> caf::result<int64_t> {
-      auto started = std::chrono::steady_clock::now();
-      if (!self->state.module) {
-        auto module = load_module(settings.model_file);
-        if (!module)
-          return std::move(module.error());
-        auto input = warm_up_input(settings.input_row_shape);
-        if (auto warm = run_forward(*module, input); !warm)
-          return make_error(ec::internal, "warm-up of " + settings.model_file + " failed: " +
-                                            to_api_error(warm.error()).message);
-        self->state.module = std::move(*module);
-      }
-      auto elapsed = std::chrono::steady_clock::now() - started;
-      return std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count();
-    },
-    [=](atom::forward, tensor& input) -> caf::result<tensor> {
-      if (!self->state.module)
-        return make_error(ec::model_loading, "model instance is not loaded");
-      if (settings.fault_injection &&
-          std::find(input.values.begin(), input.values.end(), crash_sentinel) !=
-            input.values.end())
-        throw std::runtime_error("fault injection: crash requested by the input");
-      return run_forward(*self->state.module, input);
-    },
+      [=](atom::load) -> caf::result<int64_t> {
+        auto started = std::chrono::steady_clock::now();
+        if (!self->state.module) {
+          auto module = load_module(settings.model_file);
+          if (!module)
+            return std::move(module.error());
+          auto input = warm_up_input(settings.input_row_shape);
+          if (auto warm = run_forward(*module, input); !warm)
+            return make_error(ec::internal,
+                              "warm-up of " + settings.model_file +
+                                  " failed: " + to_api_error(warm.error()).message);
+          self->state.module = std::move(*module);
+        }
+        auto elapsed = std::chrono::steady_clock::now() - started;
+        return std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count();
+      },
+      [=](atom::forward, tensor& input) -> caf::result<tensor> {
+        if (!self->state.module)
+          return make_error(ec::model_loading, "model instance is not loaded");
+        if (settings.fault_injection &&
+            std::find(input.values.begin(), input.values.end(), crash_sentinel) !=
+                input.values.end())
+          throw std::runtime_error("fault injection: crash requested by the input");
+        return run_forward(*self->state.module, input);
+      },
   };
 }
 
 } // namespace
 
-instance_actor spawn_model_instance(caf::actor_system& system, instance_settings settings) {
+instance_actor spawn_model_instance(caf::actor_system& system,
+                                    instance_settings settings) {
   return system.spawn<caf::detached>(model_instance, std::move(settings));
 }
 

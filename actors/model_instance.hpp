@@ -28,7 +28,8 @@ constexpr float crash_sentinel = -7777777.0f;
 
 /// Spawns a detached instance; the caller monitors it. Nothing is loaded
 /// until it receives `load`.
-instance_actor spawn_model_instance(caf::actor_system& system, instance_settings settings);
+instance_actor spawn_model_instance(caf::actor_system& system,
+                                    instance_settings settings);
 
 /// Sets libtorch's intra-op and inter-op thread counts for this process.
 /// Call once, before any model is loaded.

@@ -65,16 +65,18 @@ caf::result<std::vector<model_status>> list_models(registry_pointer self) {
   };
   for (const auto& [name, entry] : models) {
     self->request(entry.router, self->state.settings.status_timeout, atom::status_v)
-      .then([=](model_status& status) mutable { finish(name, std::move(status)); },
-            [=](caf::error&) mutable { finish(name, model_status{name, {}, {}, {}}); });
+        .then([=](model_status& status) mutable { finish(name, std::move(status)); },
+              [=](caf::error&) mutable {
+                finish(name, model_status{name, {}, {}, {}});
+              });
   }
   return promise;
 }
 
 /// Delegates a model's message to its router, which answers the asker.
 template <class... Ts>
-caf::result<model_status> forward_to_router(registry_pointer self, const std::string& model,
-                                            Ts&&... xs) {
+caf::result<model_status> forward_to_router(registry_pointer self,
+                                            const std::string& model, Ts&&... xs) {
   auto i = self->state.models.find(model);
   if (i == self->state.models.end())
     return make_error(ec::model_not_found, "model '" + model + "' does not exist");
@@ -88,7 +90,8 @@ registry_actor::behavior_type registry(registry_pointer self, registry_settings 
   for (const auto& folder : folders) {
     if (!folder.error.empty())
       spdlog::error("model {}: {}", folder.name, folder.error);
-    auto router = spawn_router(self->home_system(), make_router_settings(folder, st.settings));
+    auto router =
+        spawn_router(self->home_system(), make_router_settings(folder, st.settings));
     self->link_to(router);
     st.models.emplace(folder.name, model_entry{router, make_spec(folder)});
   }
@@ -104,35 +107,36 @@ registry_actor::behavior_type registry(registry_pointer self, registry_settings 
     self->quit(msg.reason);
   });
   return {
-    [=](atom::resolve,
-        const std::string& model) -> caf::result<router_actor, model_spec> {
-      auto i = self->state.models.find(model);
-      if (i == self->state.models.end())
-        return make_error(ec::model_not_found, "model '" + model + "' does not exist");
-      return {i->second.router, i->second.spec};
-    },
-    [=](atom::list) { return list_models(self); },
-    [=](atom::status, const std::string& model) -> caf::result<model_status> {
-      return forward_to_router(self, model, atom::status_v);
-    },
-    [=](atom::reload, const std::string& model,
-        const std::string& version) -> caf::result<model_status> {
-      return forward_to_router(self, model, atom::reload_v, version);
-    },
-    [=](atom::unload, const std::string& model,
-        const std::string& version) -> caf::result<model_status> {
-      return forward_to_router(self, model, atom::unload_v, version);
-    },
-    [=](atom::traffic, const std::string& model,
-        traffic_split& split) -> caf::result<model_status> {
-      return forward_to_router(self, model, atom::traffic_v, std::move(split));
-    },
+      [=](atom::resolve,
+          const std::string& model) -> caf::result<router_actor, model_spec> {
+        auto i = self->state.models.find(model);
+        if (i == self->state.models.end())
+          return make_error(ec::model_not_found, "model '" + model + "' does not exist");
+        return {i->second.router, i->second.spec};
+      },
+      [=](atom::list) { return list_models(self); },
+      [=](atom::status, const std::string& model) -> caf::result<model_status> {
+        return forward_to_router(self, model, atom::status_v);
+      },
+      [=](atom::reload, const std::string& model,
+          const std::string& version) -> caf::result<model_status> {
+        return forward_to_router(self, model, atom::reload_v, version);
+      },
+      [=](atom::unload, const std::string& model,
+          const std::string& version) -> caf::result<model_status> {
+        return forward_to_router(self, model, atom::unload_v, version);
+      },
+      [=](atom::traffic, const std::string& model,
+          traffic_split& split) -> caf::result<model_status> {
+        return forward_to_router(self, model, atom::traffic_v, std::move(split));
+      },
   };
 }
 
 } // namespace
 
-registry_actor spawn_registry(caf::actor_system& system, const registry_settings& settings) {
+registry_actor spawn_registry(caf::actor_system& system,
+                              const registry_settings& settings) {
   auto folders = scan_repository(settings.repository);
   return system.spawn(registry, settings, std::move(folders));
 }

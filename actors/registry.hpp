@@ -24,6 +24,7 @@ struct registry_settings {
 
 /// Scans the repository (throws config_error if it is unreadable) and spawns
 /// the registry with one router per model found.
-registry_actor spawn_registry(caf::actor_system& system, const registry_settings& settings);
+registry_actor spawn_registry(caf::actor_system& system,
+                              const registry_settings& settings);
 
 } // namespace actorserve

@@ -27,8 +27,8 @@ struct router_state {
   static inline const char* name = "router";
   router_settings settings;
   version_table versions;
-  std::set<caf::actor_addr> batchers;                // every linked batcher still running
-  std::map<caf::actor_addr, std::string> draining;   // retired batcher -> its version
+  std::set<caf::actor_addr> batchers;              // every linked batcher still running
+  std::map<caf::actor_addr, std::string> draining; // retired batcher -> its version
   std::optional<reload_progress> reload;
 };
 
@@ -48,7 +48,8 @@ batcher_settings make_batcher_settings(const router_settings& settings,
   return result;
 }
 
-void log_lifecycle(router_pointer self, std::string_view event, const std::string& version,
+void log_lifecycle(router_pointer self, std::string_view event,
+                   const std::string& version,
                    nlohmann::json fields = nlohmann::json::object()) {
   fields["model"] = self->state.settings.model;
   fields["version"] = version;
@@ -58,7 +59,8 @@ void log_lifecycle(router_pointer self, std::string_view event, const std::strin
 }
 
 /// Retires a batcher: it answers what it holds, then exits (no request lost).
-void retire(router_pointer self, const batcher_actor& batcher, const std::string& version) {
+void retire(router_pointer self, const batcher_actor& batcher,
+            const std::string& version) {
   if (!batcher)
     return;
   self->state.draining.emplace(batcher.address(), version);
@@ -66,7 +68,8 @@ void retire(router_pointer self, const batcher_actor& batcher, const std::string
   log_lifecycle(self, "drain", version);
 }
 
-void load_finished(router_pointer self, const std::string& version, const std::string& error) {
+void load_finished(router_pointer self, const std::string& version,
+                   const std::string& error) {
   auto& reload = self->state.reload;
   if (!reload)
     return;
@@ -80,7 +83,8 @@ void load_finished(router_pointer self, const std::string& version, const std::s
     std::string message;
     for (const auto& e : reload->errors)
       message += (message.empty() ? "" : "; ") + e;
-    reload->promise.deliver(make_error(ec::internal, "load failed, nothing was swapped: " + message));
+    reload->promise.deliver(
+        make_error(ec::internal, "load failed, nothing was swapped: " + message));
   }
   reload.reset();
 }
@@ -96,36 +100,36 @@ void load_version(router_pointer self, const std::string& version) {
     st.versions.add(version, batcher); // nothing serves it: show it as loading
   log_lifecycle(self, "load", version);
   self->request(batcher, st.settings.load_timeout, atom::load_v)
-    .then(
-      [=](int64_t load_time_ms) {
-        if (auto& stats = self->state.settings.stats)
-          stats->count_load(self->state.settings.model, version, true);
-        auto old = self->state.versions.replace(version, batcher, load_time_ms);
-        log_lifecycle(self, "available", version, {{"load_time_ms", load_time_ms}});
-        if (old && old.address() != batcher.address()) {
-          log_lifecycle(self, "swap", version);
-          retire(self, old, version);
-        }
-        load_finished(self, version, {});
-      },
-      [=](caf::error& err) {
-        auto reason = to_api_error(err).message;
-        if (auto& stats = self->state.settings.stats)
-          stats->count_load(self->state.settings.model, version, false);
-        auto* slot = self->state.versions.find(version);
-        if (slot && slot->batcher.address() == batcher.address())
-          self->state.versions.mark_failed(version, reason);
-        self->send_exit(batcher, caf::exit_reason::user_shutdown);
-        log_lifecycle(self, "load_failed", version, {{"reason", reason}});
-        load_finished(self, version, reason);
-      });
+      .then(
+          [=](int64_t load_time_ms) {
+            if (auto& stats = self->state.settings.stats)
+              stats->count_load(self->state.settings.model, version, true);
+            auto old = self->state.versions.replace(version, batcher, load_time_ms);
+            log_lifecycle(self, "available", version, {{"load_time_ms", load_time_ms}});
+            if (old && old.address() != batcher.address()) {
+              log_lifecycle(self, "swap", version);
+              retire(self, old, version);
+            }
+            load_finished(self, version, {});
+          },
+          [=](caf::error& err) {
+            auto reason = to_api_error(err).message;
+            if (auto& stats = self->state.settings.stats)
+              stats->count_load(self->state.settings.model, version, false);
+            auto* slot = self->state.versions.find(version);
+            if (slot && slot->batcher.address() == batcher.address())
+              self->state.versions.mark_failed(version, reason);
+            self->send_exit(batcher, caf::exit_reason::user_shutdown);
+            log_lifecycle(self, "load_failed", version, {{"reason", reason}});
+            load_finished(self, version, reason);
+          });
 }
 
 caf::result<model_status> reload(router_pointer self, const std::string& version) {
   auto& st = self->state;
   if (st.reload)
     return make_error(ec::conflict, "a reload of model " + st.settings.model +
-                                      " is in progress; retry when it ends");
+                                        " is in progress; retry when it ends");
   auto on_disk = find_versions(st.settings.directory);
   std::vector<std::string> targets;
   if (version.empty()) {
@@ -137,12 +141,14 @@ caf::result<model_status> reload(router_pointer self, const std::string& version
   } else if (std::find(on_disk.begin(), on_disk.end(), version) != on_disk.end()) {
     targets.push_back(version);
   } else {
-    return make_error(ec::version_not_found, "model " + st.settings.model + " has no version '" +
-                                               version + "' in its folder");
+    return make_error(ec::version_not_found, "model " + st.settings.model +
+                                                 " has no version '" + version +
+                                                 "' in its folder");
   }
   if (targets.empty())
     return st.versions.status(st.settings.model);
-  st.reload = reload_progress{self->make_response_promise<model_status>(), targets.size(), {}};
+  st.reload =
+      reload_progress{self->make_response_promise<model_status>(), targets.size(), {}};
   auto promise = st.reload->promise;
   for (const auto& target : targets)
     load_version(self, target);
@@ -158,12 +164,14 @@ caf::result<model_status> unload(router_pointer self, const std::string& version
     case version_state::available:
       if (st.versions.available_count() == 1)
         return make_error(ec::conflict, "version " + version +
-                                          " is the last serving version of model " +
-                                          st.settings.model + " and cannot be unloaded");
+                                            " is the last serving version of model " +
+                                            st.settings.model +
+                                            " and cannot be unloaded");
       retire(self, st.versions.retire(version, version_state::draining), version);
       break;
     case version_state::loading:
-      return make_error(ec::conflict, "version " + version + " is loading; unload it later");
+      return make_error(ec::conflict,
+                        "version " + version + " is loading; unload it later");
     case version_state::draining:
     case version_state::unloaded:
       break;
@@ -177,15 +185,16 @@ caf::result<model_status> unload(router_pointer self, const std::string& version
 caf::result<model_status> set_traffic(router_pointer self, traffic_split& split) {
   auto& st = self->state;
   if (!split.default_version.empty() && !st.versions.is_available(split.default_version))
-    return make_error(ec::conflict, "default version " + split.default_version +
-                                      " is not available");
+    return make_error(ec::conflict,
+                      "default version " + split.default_version + " is not available");
   for (const auto& [version, weight] : split.weights)
     if (!st.versions.is_available(version))
-      return make_error(ec::conflict, "weights name version " + version +
-                                        ", which is not available");
+      return make_error(ec::conflict,
+                        "weights name version " + version + ", which is not available");
   st.versions.set_traffic(split.default_version, split.weights);
   log_event(spdlog::level::info, "traffic",
-            {{"model", st.settings.model}, {"default", split.default_version},
+            {{"model", st.settings.model},
+             {"default", split.default_version},
              {"weights", split.weights}});
   return st.versions.status(st.settings.model);
 }
@@ -217,7 +226,8 @@ router_actor spawn_router(caf::actor_system& system, router_settings settings) {
                      router_settings settings) -> router_actor::behavior_type {
     auto& st = self->state;
     st.settings = std::move(settings);
-    st.versions.set_traffic(st.settings.config.default_version, st.settings.config.traffic);
+    st.versions.set_traffic(st.settings.config.default_version,
+                            st.settings.config.traffic);
     for (const auto& version : st.settings.versions) {
       if (st.settings.config_error.empty()) {
         load_version(self, version);
@@ -236,16 +246,18 @@ router_actor spawn_router(caf::actor_system& system, router_settings settings) {
       on_batcher_exit(self, msg);
     });
     return {
-      [=](atom::predict, predict_request& request) -> caf::result<predict_reply> {
-        auto chosen = self->state.versions.choose(request.version);
-        if (!chosen)
-          return std::move(chosen.error());
-        return self->delegate(chosen->second, atom::predict_v, std::move(request));
-      },
-      [=](atom::status) { return self->state.versions.status(self->state.settings.model); },
-      [=](atom::reload, const std::string& version) { return reload(self, version); },
-      [=](atom::unload, const std::string& version) { return unload(self, version); },
-      [=](atom::traffic, traffic_split& split) { return set_traffic(self, split); },
+        [=](atom::predict, predict_request& request) -> caf::result<predict_reply> {
+          auto chosen = self->state.versions.choose(request.version);
+          if (!chosen)
+            return std::move(chosen.error());
+          return self->delegate(chosen->second, atom::predict_v, std::move(request));
+        },
+        [=](atom::status) {
+          return self->state.versions.status(self->state.settings.model);
+        },
+        [=](atom::reload, const std::string& version) { return reload(self, version); },
+        [=](atom::unload, const std::string& version) { return unload(self, version); },
+        [=](atom::traffic, traffic_split& split) { return set_traffic(self, split); },
     };
   };
   return system.spawn(behavior, std::move(settings));

@@ -58,9 +58,10 @@ std::optional<std::string> version_table::version_of(const caf::actor_addr& addr
 }
 
 size_t version_table::available_count() const {
-  return static_cast<size_t>(std::count_if(versions_.begin(), versions_.end(), [](auto& v) {
-    return v.second.status.state == version_state::available;
-  }));
+  return static_cast<size_t>(
+      std::count_if(versions_.begin(), versions_.end(), [](auto& v) {
+        return v.second.status.state == version_state::available;
+      }));
 }
 
 void version_table::set_traffic(std::string default_version,
@@ -128,11 +129,10 @@ version_table::choose(const std::string& pinned) {
     if (slot->status.state == version_state::loading)
       return make_error(ec::model_loading, "version " + pinned + " is still loading");
     if (slot->status.state != version_state::available)
-      return make_error(ec::unavailable, "version " + pinned + " is " +
-                                           to_string(slot->status.state) +
-                                           (slot->status.error.empty()
-                                              ? std::string{}
-                                              : ": " + slot->status.error));
+      return make_error(
+          ec::unavailable,
+          "version " + pinned + " is " + to_string(slot->status.state) +
+              (slot->status.error.empty() ? std::string{} : ": " + slot->status.error));
   } else if (auto weighted = choose_weighted()) {
     version = *weighted;
   } else {

@@ -31,7 +31,8 @@ public:
   /// Takes the version out of service; returns the batcher it had.
   batcher_actor retire(const std::string& version, version_state state);
   /// Swaps in a freshly loaded batcher for a version; returns the old one.
-  batcher_actor replace(const std::string& version, batcher_actor batcher, int64_t load_time_ms);
+  batcher_actor replace(const std::string& version, batcher_actor batcher,
+                        int64_t load_time_ms);
   bool is_available(const std::string& version) const;
   /// The version whose current batcher is `addr`, if any.
   std::optional<std::string> version_of(const caf::actor_addr& addr) const;

@@ -57,11 +57,13 @@ void setup_logging(const std::string& format, const std::string& level) {
   auto formatter = std::make_unique<spdlog::pattern_formatter>();
   if (format == "json") {
     formatter->add_flag<json_payload_flag>('j').set_pattern(
-      R"({"time":"%Y-%m-%dT%H:%M:%S.%f%z","level":"%l",%j})");
+        R"({"time":"%Y-%m-%dT%H:%M:%S.%f%z","level":"%l",%j})");
   } else if (format == "text") {
-    formatter->add_flag<text_payload_flag>('j').set_pattern("%Y-%m-%d %H:%M:%S.%e [%l] %j");
+    formatter->add_flag<text_payload_flag>('j').set_pattern(
+        "%Y-%m-%d %H:%M:%S.%e [%l] %j");
   } else {
-    throw config_error("log_format: must be \"json\" or \"text\", not \"" + format + "\"");
+    throw config_error("log_format: must be \"json\" or \"text\", not \"" + format +
+                       "\"");
   }
   auto parsed = spdlog::level::from_str(level);
   if (parsed == spdlog::level::off && level != "off")
@@ -73,12 +75,13 @@ void setup_logging(const std::string& format, const std::string& level) {
   spdlog::set_default_logger(logger);
 }
 
-void log_event(spdlog::level::level_enum level, std::string_view name, nlohmann::json fields) {
+void log_event(spdlog::level::level_enum level, std::string_view name,
+               nlohmann::json fields) {
   if (!spdlog::should_log(level))
     return;
   fields["event"] = name;
-  auto text = structured_marker + fields.dump(-1, ' ', false,
-                                              nlohmann::json::error_handler_t::replace);
+  auto text = structured_marker +
+              fields.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   spdlog::log(level, "{}", text);
 }
 

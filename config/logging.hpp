@@ -19,6 +19,7 @@ namespace actorserve {
 void setup_logging(const std::string& format, const std::string& level);
 
 /// Logs a structured event: `fields` (an object) plus "event": name.
-void log_event(spdlog::level::level_enum level, std::string_view name, nlohmann::json fields);
+void log_event(spdlog::level::level_enum level, std::string_view name,
+               nlohmann::json fields);
 
 } // namespace actorserve

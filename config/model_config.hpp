@@ -29,13 +29,13 @@ enum class output_kind : uint8_t { raw, classification };
 
 struct input_spec {
   input_kind type = input_kind::image;
-  int32_t height = 0;  // required for images
-  int32_t width = 0;   // required for images
+  int32_t height = 0; // required for images
+  int32_t width = 0;  // required for images
   int32_t channels = 3;
   color_order color = color_order::rgb;
   float scale = 1.0f / 255.0f;
-  std::vector<float> mean; // one per channel after validation
-  std::vector<float> std;  // one per channel after validation
+  std::vector<float> mean;    // one per channel after validation
+  std::vector<float> std;     // one per channel after validation
   std::vector<int64_t> shape; // per-instance shape; for images {C, H, W}
 };
 
@@ -55,8 +55,8 @@ struct model_config {
   input_spec input;
   output_spec output;
   batching_config batching;
-  int32_t instances = 1;       // model instances per version
-  std::string default_version; // empty: the highest version
+  int32_t instances = 1;                  // model instances per version
+  std::string default_version;            // empty: the highest version
   std::map<std::string, int32_t> traffic; // version -> weight
 };
 
@@ -76,8 +76,8 @@ std::vector<std::string> load_labels(const std::filesystem::path& file);
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, input_spec& x) {
-  return f(x.type, x.height, x.width, x.channels, x.color, x.scale, x.mean,
-           x.std, x.shape);
+  return f(x.type, x.height, x.width, x.channels, x.color, x.scale, x.mean, x.std,
+           x.shape);
 }
 
 template <class Inspector>

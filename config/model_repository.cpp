@@ -5,7 +5,6 @@
 
 #include <spdlog/spdlog.h>
 
-
 namespace fs = std::filesystem;
 
 namespace actorserve {
@@ -18,12 +17,13 @@ bool stays_inside(const fs::path& path, const fs::path& root) {
   auto resolved = fs::weakly_canonical(path, err);
   if (err)
     return false;
-  auto [root_end, path_it] = std::mismatch(root.begin(), root.end(), resolved.begin(),
-                                           resolved.end());
+  auto [root_end, path_it] =
+      std::mismatch(root.begin(), root.end(), resolved.begin(), resolved.end());
   return root_end == root.end();
 }
 
-model_folder read_model_folder(const fs::path& directory, std::vector<std::string> versions) {
+model_folder read_model_folder(const fs::path& directory,
+                               std::vector<std::string> versions) {
   model_folder folder;
   folder.name = directory.filename().string();
   folder.directory = directory;
@@ -49,7 +49,8 @@ bool version_order::operator()(const std::string& lhs, const std::string& rhs) c
 
 bool is_version_name(const std::string& text) {
   return !text.empty() && text.size() <= 18 && text.front() != '0' &&
-         std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+         std::all_of(text.begin(), text.end(),
+                     [](char c) { return c >= '0' && c <= '9'; });
 }
 
 std::vector<std::string> find_versions(const fs::path& directory) {

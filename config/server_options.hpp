@@ -35,8 +35,8 @@ struct server_options {
   int64_t max_timeout_ms = 300000;
 
   // Models.
-  int64_t load_timeout_s = 300; // loading plus warm-up of one version
-  int32_t torch_threads = 1;    // intra-op threads of each model instance
+  int64_t load_timeout_s = 300;        // loading plus warm-up of one version
+  int32_t torch_threads = 1;           // intra-op threads of each model instance
   bool enable_fault_injection = false; // tests only: inputs can crash instances
 
   // Async jobs.

@@ -28,12 +28,13 @@ caf::expected<std::tuple<Rs...>> ask(caf::actor_system& system, const Handle& de
   auto future = answer->get_future();
   system.spawn([answer, dest, timeout,
                 request = std::make_tuple(std::forward<Ts>(xs)...)](
-                 caf::event_based_actor* self) mutable {
+                   caf::event_based_actor* self) mutable {
     auto send = [&](auto&&... args) {
       return self->request(dest, timeout, std::forward<decltype(args)>(args)...);
     };
     std::apply(send, std::move(request))
-      .then([answer](Rs&... rs) { answer->set_value(std::make_tuple(std::move(rs)...)); },
+        .then(
+            [answer](Rs&... rs) { answer->set_value(std::make_tuple(std::move(rs)...)); },
             [answer](caf::error& err) { answer->set_value(std::move(err)); });
   });
   return future.get();

@@ -459,7 +459,7 @@ json format_predictions(const tensor& output, const model_spec& spec,
 }
 
 json format_answer(const predict_reply& reply, const model_spec& spec,
-                  const output_options& options) {
+                   const output_options& options) {
   return {{"model", spec.name},
           {"version", reply.version},
           {"predictions", format_predictions(reply.output, spec, options)}};

@@ -85,7 +85,8 @@ std::string request_id_for(const httplib::Request& req) {
 /// Runs a handler for callers with the `required` access; an api_error it
 /// throws becomes the error body.
 template <class Handler>
-httplib::Server::Handler guarded(const key_store& keys, access required, Handler handler) {
+httplib::Server::Handler guarded(const key_store& keys, access required,
+                                 Handler handler) {
   return [&keys, required, handler](const httplib::Request& req, httplib::Response& res) {
     try {
       if (auto denied = check_access(keys, required, req.get_header_value("X-API-Key")))
@@ -113,8 +114,7 @@ void require_json_body(const httplib::Request& req) {
                     "the body must be application/json, not " + media, "Content-Type"};
 }
 
-template <class T>
-T value_or_throw(caf::expected<T>&& result) {
+template <class T> T value_or_throw(caf::expected<T>&& result) {
   if (!result)
     throw to_api_error(result.error());
   return std::move(*result);
@@ -144,7 +144,8 @@ json to_json(const model_status& status) {
 }
 
 /// An admin body: a JSON object with only `allowed` keys ("" = `{}`).
-json parse_admin_body(const httplib::Request& req, std::initializer_list<std::string_view> allowed) {
+json parse_admin_body(const httplib::Request& req,
+                      std::initializer_list<std::string_view> allowed) {
   require_json_body(req);
   if (req.body.find_first_not_of(" \t\r\n") == std::string::npos)
     return json::object();
@@ -168,7 +169,8 @@ std::string version_field(const json& value, const std::string& field) {
     text = std::to_string(value.get<uint64_t>());
   if (!is_version_name(text))
     throw api_error{ec::version_not_found,
-                    "a version is a positive integer naming a folder of the model", field};
+                    "a version is a positive integer naming a folder of the model",
+                    field};
   return text;
 }
 
@@ -184,7 +186,8 @@ traffic_split parse_traffic(const json& body) {
       auto field = "weights." + version.substr(0, 20);
       if (!weight.is_number_integer() || weight.get<int64_t>() < 0 ||
           weight.get<int64_t>() > 1'000'000)
-        throw api_error{ec::invalid_request, "a weight is an integer from 0 to 1000000", field};
+        throw api_error{ec::invalid_request, "a weight is an integer from 0 to 1000000",
+                        field};
       split.weights[version_field(version, field)] = weight.get<int32_t>();
     }
   }
@@ -192,8 +195,9 @@ traffic_split parse_traffic(const json& body) {
 }
 
 std::chrono::milliseconds remaining(clock::time_point deadline) {
-  return std::max(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now()),
-                  std::chrono::milliseconds{1});
+  return std::max(
+      std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now()),
+      std::chrono::milliseconds{1});
 }
 
 } // namespace
@@ -208,13 +212,9 @@ public:
 http_server::http_server(caf::actor_system& system, registry_actor registry,
                          job_store_actor jobs, std::shared_ptr<const key_store> keys,
                          std::shared_ptr<metrics> stats, server_options options)
-  : system_(system),
-    registry_(std::move(registry)),
-    jobs_(std::move(jobs)),
-    keys_(std::move(keys)),
-    stats_(std::move(stats)),
-    options_(std::move(options)),
-    server_(std::make_unique<backlog_server>()) {
+    : system_(system), registry_(std::move(registry)), jobs_(std::move(jobs)),
+      keys_(std::move(keys)), stats_(std::move(stats)), options_(std::move(options)),
+      server_(std::make_unique<backlog_server>()) {
   auto threads = static_cast<size_t>(options_.http_threads);
   server_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   server_->set_payload_max_length(static_cast<size_t>(options_.max_body_bytes));
@@ -264,18 +264,19 @@ void http_server::install_routes() {
     auto route = route_template(req.method, req.path);
     stats_->observe_request(req.method, route, res.status, seconds);
     // The route template, not the raw path: no ids or junk in the logs.
-    log_event(spdlog::level::info, "access",
-              {{"request_id", res.get_header_value(request_id_header)},
-               {"client_ip", req.remote_addr},
-               {"method", route == "unmatched" ? "-" : req.method},
-               {"route", route},
-               {"model", route.find("{model}") != std::string::npos && req.matches.size() > 1
-                           ? std::string{req.matches[1]}.substr(0, 128)
-                           : ""},
-               {"version", res.get_header_value("X-Model-Version")},
-               {"status", res.status},
-               {"latency_ms", seconds * 1000.0},
-               {"input_bytes", req.body.size()}});
+    log_event(
+        spdlog::level::info, "access",
+        {{"request_id", res.get_header_value(request_id_header)},
+         {"client_ip", req.remote_addr},
+         {"method", route == "unmatched" ? "-" : req.method},
+         {"route", route},
+         {"model", route.find("{model}") != std::string::npos && req.matches.size() > 1
+                       ? std::string{req.matches[1]}.substr(0, 128)
+                       : ""},
+         {"version", res.get_header_value("X-Model-Version")},
+         {"status", res.status},
+         {"latency_ms", seconds * 1000.0},
+         {"input_bytes", req.body.size()}});
   });
 
   request_limits limits{options_.max_instances_per_request, options_.max_image_pixels,
@@ -292,117 +293,139 @@ void http_server::install_routes() {
     auto body = parse_predict_body(req.body, limits);
     auto deadline = clock::now() + std::chrono::milliseconds{body.parameters.timeout_ms};
     auto [router, spec] = value_or_throw(ask<router_actor, model_spec>(
-      system_, registry_, remaining(deadline), atom::resolve_v, model));
+        system_, registry_, remaining(deadline), atom::resolve_v, model));
     auto input = build_input_batch(body, spec.input, limits);
-    return job_submission{router, spec,
-                          predict_request{pinned, std::move(input), remaining(deadline).count()},
-                          body.parameters.output};
+    return job_submission{
+        router, spec,
+        predict_request{pinned, std::move(input), remaining(deadline).count()},
+        body.parameters.output};
   };
 
   auto predict = [this, prepare](const httplib::Request& req, httplib::Response& res,
                                  const std::string& model, const std::string& pinned) {
     auto call = prepare(req, model, pinned);
     auto timeout = std::chrono::milliseconds{call.request.timeout_ms} + reply_grace;
-    auto [reply] = value_or_throw(ask<predict_reply>(system_, call.router, timeout,
-                                                     atom::predict_v, std::move(call.request)));
+    auto [reply] = value_or_throw(ask<predict_reply>(
+        system_, call.router, timeout, atom::predict_v, std::move(call.request)));
     res.set_header("X-Model-Version", reply.version);
     write_json(res, 200, format_answer(reply, call.spec, call.output));
   };
 
   auto submit_job = [this, prepare](const httplib::Request& req, httplib::Response& res,
                                     const std::string& model, const std::string& pinned) {
-    auto [id] = value_or_throw(
-      ask<std::string>(system_, jobs_, control_timeout, atom::submit_v, prepare(req, model, pinned)));
+    auto [id] = value_or_throw(ask<std::string>(
+        system_, jobs_, control_timeout, atom::submit_v, prepare(req, model, pinned)));
     auto location = "/api/v1/jobs/" + id;
     res.set_header("Location", location);
     write_json(res, 202, {{"job_id", id}, {"status", "queued"}, {"location", location}});
   };
 
   server.Post(R"(/api/v1/models/([^/]+)/predict)",
-              guarded(keys, access::predict, [predict](const httplib::Request& req, httplib::Response& res) {
-                predict(req, res, req.matches[1], req.get_header_value("X-Model-Version"));
-              }));
+              guarded(keys, access::predict,
+                      [predict](const httplib::Request& req, httplib::Response& res) {
+                        predict(req, res, req.matches[1],
+                                req.get_header_value("X-Model-Version"));
+                      }));
   server.Post(R"(/api/v1/models/([^/]+)/versions/([^/]+)/predict)",
-              guarded(keys, access::predict, [predict](const httplib::Request& req, httplib::Response& res) {
-                predict(req, res, req.matches[1], req.matches[2]);
-              }));
+              guarded(keys, access::predict,
+                      [predict](const httplib::Request& req, httplib::Response& res) {
+                        predict(req, res, req.matches[1], req.matches[2]);
+                      }));
   server.Post(R"(/api/v1/models/([^/]+)/jobs)",
-              guarded(keys, access::predict, [submit_job](const httplib::Request& req, httplib::Response& res) {
-                submit_job(req, res, req.matches[1], req.get_header_value("X-Model-Version"));
-              }));
+              guarded(keys, access::predict,
+                      [submit_job](const httplib::Request& req, httplib::Response& res) {
+                        submit_job(req, res, req.matches[1],
+                                   req.get_header_value("X-Model-Version"));
+                      }));
   server.Get(R"(/api/v1/jobs/([^/]+))",
-             guarded(keys, access::predict, [this](const httplib::Request& req, httplib::Response& res) {
-               auto [job] = value_or_throw(ask<job_view>(system_, jobs_, control_timeout,
-                                                         atom::get_v, std::string{req.matches[1]}));
-               json body{{"job_id", job.id}, {"status", to_string(job.state)}};
-               switch (job.state) {
-                 case job_state::queued:
-                 case job_state::running:
-                   write_json(res, 202, body);
-                   return;
-                 case job_state::succeeded:
-                   body["result"] = format_answer(job.reply, job.spec, job.output);
-                   break;
-                 case job_state::failed: {
-                   auto error = to_api_error(job.error);
-                   body["error"] = {{"code", code_name(error.code)}, {"message", error.message}};
-                   break;
-                 }
-               }
-               write_json(res, 200, body);
-             }));
+             guarded(keys, access::predict,
+                     [this](const httplib::Request& req, httplib::Response& res) {
+                       auto [job] = value_or_throw(
+                           ask<job_view>(system_, jobs_, control_timeout, atom::get_v,
+                                         std::string{req.matches[1]}));
+                       json body{{"job_id", job.id}, {"status", to_string(job.state)}};
+                       switch (job.state) {
+                         case job_state::queued:
+                         case job_state::running:
+                           write_json(res, 202, body);
+                           return;
+                         case job_state::succeeded:
+                           body["result"] =
+                               format_answer(job.reply, job.spec, job.output);
+                           break;
+                         case job_state::failed: {
+                           auto error = to_api_error(job.error);
+                           body["error"] = {{"code", code_name(error.code)},
+                                            {"message", error.message}};
+                           break;
+                         }
+                       }
+                       write_json(res, 200, body);
+                     }));
   server.Delete(R"(/api/v1/jobs/([^/]+))",
-                guarded(keys, access::predict, [this](const httplib::Request& req, httplib::Response& res) {
-                  value_or_throw(ask<bool>(system_, jobs_, control_timeout, atom::cancel_v,
-                                           std::string{req.matches[1]}));
-                  res.status = 204;
-                }));
+                guarded(keys, access::predict,
+                        [this](const httplib::Request& req, httplib::Response& res) {
+                          value_or_throw(ask<bool>(system_, jobs_, control_timeout,
+                                                   atom::cancel_v,
+                                                   std::string{req.matches[1]}));
+                          res.status = 204;
+                        }));
 
   // Admin routes. A reload answers once the new versions serve (or failed).
   auto admin_timeout = std::chrono::seconds{options_.load_timeout_s} + control_timeout;
-  server.Post(R"(/api/v1/models/([^/]+)/reload)",
-              guarded(keys, access::admin, [this, admin_timeout](const httplib::Request& req, httplib::Response& res) {
+  server.Post(
+      R"(/api/v1/models/([^/]+)/reload)",
+      guarded(keys, access::admin,
+              [this, admin_timeout](const httplib::Request& req, httplib::Response& res) {
                 auto body = parse_admin_body(req, {"version"});
-                auto version = body.contains("version") ? version_field(body["version"], "version")
-                                                        : std::string{};
+                auto version = body.contains("version")
+                                   ? version_field(body["version"], "version")
+                                   : std::string{};
                 auto [status] = value_or_throw(
-                  ask<model_status>(system_, registry_, admin_timeout, atom::reload_v,
-                                    std::string{req.matches[1]}, version));
+                    ask<model_status>(system_, registry_, admin_timeout, atom::reload_v,
+                                      std::string{req.matches[1]}, version));
                 write_json(res, 200, to_json(status));
               }));
   server.Post(R"(/api/v1/models/([^/]+)/versions/([^/]+)/unload)",
-              guarded(keys, access::admin, [this](const httplib::Request& req, httplib::Response& res) {
-                parse_admin_body(req, {});
-                auto version = version_field(std::string{req.matches[2]}, "version");
-                auto [status] = value_or_throw(
-                  ask<model_status>(system_, registry_, control_timeout, atom::unload_v,
-                                    std::string{req.matches[1]}, version));
+              guarded(keys, access::admin,
+                      [this](const httplib::Request& req, httplib::Response& res) {
+                        parse_admin_body(req, {});
+                        auto version =
+                            version_field(std::string{req.matches[2]}, "version");
+                        auto [status] = value_or_throw(ask<model_status>(
+                            system_, registry_, control_timeout, atom::unload_v,
+                            std::string{req.matches[1]}, version));
+                        write_json(res, 200, to_json(status));
+                      }));
+  server.Put(
+      R"(/api/v1/models/([^/]+)/traffic)",
+      guarded(keys, access::admin,
+              [this](const httplib::Request& req, httplib::Response& res) {
+                auto split = parse_traffic(parse_admin_body(req, {"default", "weights"}));
+                auto [status] = value_or_throw(ask<model_status>(
+                    system_, registry_, control_timeout, atom::traffic_v,
+                    std::string{req.matches[1]}, std::move(split)));
                 write_json(res, 200, to_json(status));
               }));
-  server.Put(R"(/api/v1/models/([^/]+)/traffic)",
-             guarded(keys, access::admin, [this](const httplib::Request& req, httplib::Response& res) {
-               auto split = parse_traffic(parse_admin_body(req, {"default", "weights"}));
-               auto [status] = value_or_throw(
-                 ask<model_status>(system_, registry_, control_timeout, atom::traffic_v,
-                                   std::string{req.matches[1]}, std::move(split)));
-               write_json(res, 200, to_json(status));
-             }));
 
-  server.Get("/api/v1/models", guarded(keys, access::predict, [this](const httplib::Request&, httplib::Response& res) {
-               auto [statuses] = value_or_throw(
-                 ask<std::vector<model_status>>(system_, registry_, control_timeout,
-                                                atom::list_v));
-               json models = json::array();
-               for (const auto& status : statuses)
-                 models.push_back(to_json(status));
-               write_json(res, 200, {{"models", models}});
-             }));
+  server.Get("/api/v1/models",
+             guarded(keys, access::predict,
+                     [this](const httplib::Request&, httplib::Response& res) {
+                       auto [statuses] = value_or_throw(ask<std::vector<model_status>>(
+                           system_, registry_, control_timeout, atom::list_v));
+                       json models = json::array();
+                       for (const auto& status : statuses)
+                         models.push_back(to_json(status));
+                       write_json(res, 200, {{"models", models}});
+                     }));
   server.Get(R"(/api/v1/models/([^/]+))",
-             guarded(keys, access::predict, [this](const httplib::Request& req, httplib::Response& res) {
-               auto [status] = value_or_throw(ask<model_status>(
-                 system_, registry_, control_timeout, atom::status_v, std::string{req.matches[1]}));
-               write_json(res, 200, to_json(status));
-             }));
+             guarded(keys, access::predict,
+                     [this](const httplib::Request& req, httplib::Response& res) {
+                       auto [status] = value_or_throw(ask<model_status>(
+                           system_, registry_, control_timeout, atom::status_v,
+                           std::string{req.matches[1]}));
+                       write_json(res, 200, to_json(status));
+                     }));
 
   server.Get("/metrics",
              guarded(keys, options_.metrics_require_key ? access::predict : access::open,
@@ -413,36 +436,43 @@ void http_server::install_routes() {
                        res.set_content(stats_->render(), "text/plain; version=0.0.4");
                      }));
 
-  server.Get("/health", guarded(keys, access::open, [this](const httplib::Request&, httplib::Response& res) {
-               // Liveness: answers 200 whenever the process serves HTTP.
-               auto statuses = ask<std::vector<model_status>>(system_, registry_,
-                                                              control_timeout, atom::list_v);
-               bool loaded = false;
-               size_t models = 0;
-               if (statuses) {
-                 auto& all = std::get<0>(*statuses);
-                 models = all.size();
-                 loaded = std::any_of(all.begin(), all.end(), is_serving);
-               }
-               write_json(res, 200,
-                          {{"status", "healthy"},
-                           {"model_loaded", loaded},
-                           {"models", models},
-                           {"draining", draining_.load()},
-                           {"version", ACTORSERVE_VERSION}});
-             }));
+  server.Get("/health", guarded(keys, access::open,
+                                [this](const httplib::Request&, httplib::Response& res) {
+                                  // Liveness: answers 200 whenever the process serves
+                                  // HTTP.
+                                  auto statuses = ask<std::vector<model_status>>(
+                                      system_, registry_, control_timeout, atom::list_v);
+                                  bool loaded = false;
+                                  size_t models = 0;
+                                  if (statuses) {
+                                    auto& all = std::get<0>(*statuses);
+                                    models = all.size();
+                                    loaded =
+                                        std::any_of(all.begin(), all.end(), is_serving);
+                                  }
+                                  write_json(res, 200,
+                                             {{"status", "healthy"},
+                                              {"model_loaded", loaded},
+                                              {"models", models},
+                                              {"draining", draining_.load()},
+                                              {"version", ACTORSERVE_VERSION}});
+                                }));
 
-  server.Get("/ready", guarded(keys, access::open, [this](const httplib::Request&, httplib::Response& res) {
-               if (draining_)
-                 throw api_error{ec::unavailable, "the server is shutting down", {}};
-               auto [statuses] = value_or_throw(ask<std::vector<model_status>>(
-                 system_, registry_, control_timeout, atom::list_v));
-               for (const auto& status : statuses)
-                 if (!is_serving(status))
-                   throw api_error{ec::model_loading,
-                                   "model " + status.name + " has no serving version", {}};
-               write_json(res, 200, {{"status", "ready"}, {"models", statuses.size()}});
-             }));
+  server.Get(
+      "/ready",
+      guarded(keys, access::open,
+              [this](const httplib::Request&, httplib::Response& res) {
+                if (draining_)
+                  throw api_error{ec::unavailable, "the server is shutting down", {}};
+                auto [statuses] = value_or_throw(ask<std::vector<model_status>>(
+                    system_, registry_, control_timeout, atom::list_v));
+                for (const auto& status : statuses)
+                  if (!is_serving(status))
+                    throw api_error{ec::model_loading,
+                                    "model " + status.name + " has no serving version",
+                                    {}};
+                write_json(res, 200, {{"status", "ready"}, {"models", statuses.size()}});
+              }));
 }
 
 } // namespace actorserve

@@ -63,11 +63,11 @@ namespace actorserve {
 /// Owns one torch::jit::Module of one model version. Detached: forward calls
 /// block its own thread, never the scheduler.
 using instance_actor = caf::typed_actor<
-  // Loads the TorchScript archive and runs one warm-up forward; replies with
-  // the load time in milliseconds, or an error saying why it failed.
-  caf::replies_to<atom::load>::with<int64_t>,
-  // Runs one forward call on a batch; replies with the output batch.
-  caf::replies_to<atom::forward, tensor>::with<tensor>>;
+    // Loads the TorchScript archive and runs one warm-up forward; replies with
+    // the load time in milliseconds, or an error saying why it failed.
+    caf::replies_to<atom::load>::with<int64_t>,
+    // Runs one forward call on a batch; replies with the output batch.
+    caf::replies_to<atom::forward, tensor>::with<tensor>>;
 
 /// Counters a batcher keeps about what batching does.
 struct batcher_stats {
@@ -80,14 +80,14 @@ struct batcher_stats {
 
 /// Queues the requests of one model version and feeds its instances batches.
 using batcher_actor = caf::typed_actor<
-  // Loads and warms up every instance; replies with the slowest load time.
-  caf::replies_to<atom::load>::with<int64_t>,
-  // Queues a request; answers it from its slices of the batch outputs.
-  caf::replies_to<atom::predict, predict_request>::with<predict_reply>,
-  // Replies with the batching counters.
-  caf::replies_to<atom::stats>::with<batcher_stats>,
-  // Stops taking requests: flushes what waits, answers what runs, then exits.
-  caf::reacts_to<atom::drain>>;
+    // Loads and warms up every instance; replies with the slowest load time.
+    caf::replies_to<atom::load>::with<int64_t>,
+    // Queues a request; answers it from its slices of the batch outputs.
+    caf::replies_to<atom::predict, predict_request>::with<predict_reply>,
+    // Replies with the batching counters.
+    caf::replies_to<atom::stats>::with<batcher_stats>,
+    // Stops taking requests: flushes what waits, answers what runs, then exits.
+    caf::reacts_to<atom::drain>>;
 
 /// A traffic change: the default version ("" = highest available) and the
 /// weights of unpinned requests (empty = all to the default).
@@ -98,36 +98,37 @@ struct traffic_split {
 
 /// One per model: the version table, the choice of version, the spec.
 using router_actor = caf::typed_actor<
-  // Picks a version (pinned, weighted, default) and delegates to its batcher.
-  caf::replies_to<atom::predict, predict_request>::with<predict_reply>,
-  // Replies with the model's versions, states, default and traffic.
-  caf::replies_to<atom::status>::with<model_status>,
-  // Loads a version beside the one serving and swaps once it is ready ("" =
-  // rescan the folder and load what is new); replies when the loads ended.
-  caf::replies_to<atom::reload, std::string>::with<model_status>,
-  // Drains and unloads a version; refused for the last available one.
-  caf::replies_to<atom::unload, std::string>::with<model_status>,
-  // Sets the default version and the weights of unpinned requests.
-  caf::replies_to<atom::traffic, traffic_split>::with<model_status>>;
+    // Picks a version (pinned, weighted, default) and delegates to its batcher.
+    caf::replies_to<atom::predict, predict_request>::with<predict_reply>,
+    // Replies with the model's versions, states, default and traffic.
+    caf::replies_to<atom::status>::with<model_status>,
+    // Loads a version beside the one serving and swaps once it is ready ("" =
+    // rescan the folder and load what is new); replies when the loads ended.
+    caf::replies_to<atom::reload, std::string>::with<model_status>,
+    // Drains and unloads a version; refused for the last available one.
+    caf::replies_to<atom::unload, std::string>::with<model_status>,
+    // Sets the default version and the weights of unpinned requests.
+    caf::replies_to<atom::traffic, traffic_split>::with<model_status>>;
 
 /// One per node: model name to router.
 using registry_actor = caf::typed_actor<
-  // Replies with the model's router and the spec to pre/post-process with.
-  caf::replies_to<atom::resolve, std::string>::with<router_actor, model_spec>,
-  // Replies with the status of every model, ordered by name.
-  caf::replies_to<atom::list>::with<std::vector<model_status>>,
-  // Replies with one model's status.
-  caf::replies_to<atom::status, std::string>::with<model_status>,
-  // Admin: forwards a reload (model, version or "") to the model's router.
-  caf::replies_to<atom::reload, std::string, std::string>::with<model_status>,
-  // Admin: forwards an unload (model, version) to the model's router.
-  caf::replies_to<atom::unload, std::string, std::string>::with<model_status>,
-  // Admin: forwards a traffic change to the model's router.
-  caf::replies_to<atom::traffic, std::string, traffic_split>::with<model_status>>;
+    // Replies with the model's router and the spec to pre/post-process with.
+    caf::replies_to<atom::resolve, std::string>::with<router_actor, model_spec>,
+    // Replies with the status of every model, ordered by name.
+    caf::replies_to<atom::list>::with<std::vector<model_status>>,
+    // Replies with one model's status.
+    caf::replies_to<atom::status, std::string>::with<model_status>,
+    // Admin: forwards a reload (model, version or "") to the model's router.
+    caf::replies_to<atom::reload, std::string, std::string>::with<model_status>,
+    // Admin: forwards an unload (model, version) to the model's router.
+    caf::replies_to<atom::unload, std::string, std::string>::with<model_status>,
+    // Admin: forwards a traffic change to the model's router.
+    caf::replies_to<atom::traffic, std::string, traffic_split>::with<model_status>>;
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, traffic_split& x) {
-  return f(caf::meta::type_name("actorserve::traffic_split"), x.default_version, x.weights);
+  return f(caf::meta::type_name("actorserve::traffic_split"), x.default_version,
+           x.weights);
 }
 
 /// An async job as submitted: the prepared request and where it goes.
@@ -155,19 +156,19 @@ struct job_view {
 
 /// One per node: async jobs, id -> state and result, bounded and with a TTL.
 using job_store_actor = caf::typed_actor<
-  // Stores a job and starts it when a slot is free; replies with its id.
-  caf::replies_to<atom::submit, job_submission>::with<std::string>,
-  // Replies with the job's state and, once finished, its result or error.
-  caf::replies_to<atom::get, std::string>::with<job_view>,
-  // Cancels a queued job (it never runs) or forgets any other.
-  caf::replies_to<atom::cancel, std::string>::with<bool>,
-  // Replies with the number of stored jobs.
-  caf::replies_to<atom::stats>::with<int64_t>>;
+    // Stores a job and starts it when a slot is free; replies with its id.
+    caf::replies_to<atom::submit, job_submission>::with<std::string>,
+    // Replies with the job's state and, once finished, its result or error.
+    caf::replies_to<atom::get, std::string>::with<job_view>,
+    // Cancels a queued job (it never runs) or forgets any other.
+    caf::replies_to<atom::cancel, std::string>::with<bool>,
+    // Replies with the number of stored jobs.
+    caf::replies_to<atom::stats>::with<int64_t>>;
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, job_submission& x) {
-  return f(caf::meta::type_name("actorserve::job_submission"), x.router, x.spec, x.request,
-           x.output);
+  return f(caf::meta::type_name("actorserve::job_submission"), x.router, x.spec,
+           x.request, x.output);
 }
 
 template <class Inspector>
@@ -178,8 +179,8 @@ typename Inspector::result_type inspect(Inspector& f, job_view& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, batcher_stats& x) {
-  return f(caf::meta::type_name("actorserve::batcher_stats"), x.batches,
-           x.batched_rows, x.queue_depth, x.rejected_overloaded, x.expired);
+  return f(caf::meta::type_name("actorserve::batcher_stats"), x.batches, x.batched_rows,
+           x.queue_depth, x.rejected_overloaded, x.expired);
 }
 
 } // namespace actorserve

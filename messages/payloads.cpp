@@ -71,10 +71,9 @@ std::string to_string(job_state state) {
 }
 
 bool is_serving(const model_status& status) {
-  return std::any_of(status.versions.begin(), status.versions.end(),
-                     [](const version_status& v) {
-                       return v.state == version_state::available;
-                     });
+  return std::any_of(
+      status.versions.begin(), status.versions.end(),
+      [](const version_status& v) { return v.state == version_state::available; });
 }
 
 } // namespace actorserve

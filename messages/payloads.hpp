@@ -87,20 +87,19 @@ typename Inspector::result_type inspect(Inspector& f, tensor& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, model_spec& x) {
-  return f(caf::meta::type_name("actorserve::model_spec"), x.name, x.input,
-           x.output, x.labels);
+  return f(caf::meta::type_name("actorserve::model_spec"), x.name, x.input, x.output,
+           x.labels);
 }
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, predict_request& x) {
-  return f(caf::meta::type_name("actorserve::predict_request"), x.version,
-           x.input, x.timeout_ms);
+  return f(caf::meta::type_name("actorserve::predict_request"), x.version, x.input,
+           x.timeout_ms);
 }
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, predict_reply& x) {
-  return f(caf::meta::type_name("actorserve::predict_reply"), x.version,
-           x.output);
+  return f(caf::meta::type_name("actorserve::predict_reply"), x.version, x.output);
 }
 
 template <class Inspector>
@@ -110,14 +109,14 @@ typename Inspector::result_type inspect(Inspector& f, output_options& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, version_status& x) {
-  return f(caf::meta::type_name("actorserve::version_status"), x.version,
-           x.state, x.error, x.load_time_ms);
+  return f(caf::meta::type_name("actorserve::version_status"), x.version, x.state,
+           x.error, x.load_time_ms);
 }
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, model_status& x) {
-  return f(caf::meta::type_name("actorserve::model_status"), x.name,
-           x.default_version, x.traffic, x.versions);
+  return f(caf::meta::type_name("actorserve::model_status"), x.name, x.default_version,
+           x.traffic, x.versions);
 }
 
 } // namespace actorserve

@@ -22,9 +22,9 @@ const std::string body = R"({"instances": [{"data": [[1, 2], [3, 4]]}]})";
 TEST(auth_e2e, roles_decide_who_may_predict_and_who_may_administer) {
   testing::temp_dir repository;
   testing::copy_model("affine", repository.path());
-  testing::server_process server{{"--model-repository", repository.path().string()},
-                                 {{"ACTORSERVE_API_KEYS", predict_key},
-                                  {"ACTORSERVE_ADMIN_KEYS", admin_key}}};
+  testing::server_process server{
+      {"--model-repository", repository.path().string()},
+      {{"ACTORSERVE_API_KEYS", predict_key}, {"ACTORSERVE_ADMIN_KEYS", admin_key}}};
   auto client = server.client();
   auto predict = [&](const std::string& key) {
     httplib::Headers headers;
@@ -33,7 +33,8 @@ TEST(auth_e2e, roles_decide_who_may_predict_and_who_may_administer) {
     return testing::post_json(client, "/api/v1/models/affine/predict", body, headers);
   };
   auto reload = [&](const std::string& key) {
-    return testing::post_json(client, "/api/v1/models/affine/reload", "{}", {{"X-API-Key", key}});
+    return testing::post_json(client, "/api/v1/models/affine/reload", "{}",
+                              {{"X-API-Key", key}});
   };
   EXPECT_EQ(predict("").status, 401);
   EXPECT_EQ(predict("").body["error"]["code"], "unauthorized");
@@ -44,7 +45,9 @@ TEST(auth_e2e, roles_decide_who_may_predict_and_who_may_administer) {
   EXPECT_EQ(reload(predict_key).body["error"]["code"], "forbidden");
   EXPECT_EQ(reload(admin_key).status, 200);
   EXPECT_EQ(testing::get_json(client, "/api/v1/models").status, 401);
-  EXPECT_EQ(testing::get_json(client, "/api/v1/models", {{"X-API-Key", predict_key}}).status, 200);
+  EXPECT_EQ(
+      testing::get_json(client, "/api/v1/models", {{"X-API-Key", predict_key}}).status,
+      200);
   // Liveness and readiness stay open.
   EXPECT_EQ(testing::get_json(client, "/health").status, 200);
   EXPECT_EQ(testing::get_json(client, "/ready").status, 200);
@@ -59,12 +62,13 @@ TEST(auth_e2e, a_key_file_rotates_on_sighup_without_a_restart) {
   testing::copy_model("affine", repository.path());
   auto key_file = repository.path() / "keys.txt";
   testing::write_file(key_file, "# rotated by ops\npredict:first-key-0123456789\n");
-  testing::server_process server{
-    {"--model-repository", repository.path().string(), "--api-key-file", key_file.string()}};
+  testing::server_process server{{"--model-repository", repository.path().string(),
+                                  "--api-key-file", key_file.string()}};
   auto client = server.client();
   auto status_with = [&](const std::string& key) {
-    return testing::post_json(client, "/api/v1/models/affine/predict", body, {{"X-API-Key", key}})
-      .status;
+    return testing::post_json(client, "/api/v1/models/affine/predict", body,
+                              {{"X-API-Key", key}})
+        .status;
   };
   EXPECT_EQ(status_with("first-key-0123456789"), 200);
   testing::write_file(key_file.string() + ".new", "predict:second-key-0123456789\n");

@@ -40,7 +40,7 @@ struct expected_slice {
   int64_t rows;
 };
 
-void expect_batch(const batch_queue::batch &got, std::vector<expected_slice> want) {
+void expect_batch(const batch_queue::batch& got, std::vector<expected_slice> want) {
   ASSERT_EQ(got.slices.size(), want.size());
   int64_t sum = 0;
   for (size_t i = 0; i < want.size(); ++i) {
@@ -384,7 +384,7 @@ public:
         return;
     }
     check_state();
-    for (const auto &[id, r] : requests_) {
+    for (const auto& [id, r] : requests_) {
       SCOPED_TRACE(testing::Message() << "request " << id);
       if (r.dropped)
         EXPECT_EQ(r.handed_out, 0);
@@ -417,7 +417,7 @@ private:
   size_t live_requests() const {
     return static_cast<size_t>(
         std::count_if(requests_.begin(), requests_.end(),
-                      [](const auto &r) { return !r.second.done(); }));
+                      [](const auto& r) { return !r.second.done(); }));
   }
 
   void push() {
@@ -452,11 +452,11 @@ private:
     ASSERT_EQ(batch.slices.empty(), batch.rows == 0);
     int64_t sum = 0;
     for (size_t i = 0; i < batch.slices.size(); ++i) {
-      const auto &s = batch.slices[i];
+      const auto& s = batch.slices[i];
       SCOPED_TRACE(testing::Message() << "slice " << i << " of request " << s.id);
       auto it = requests_.find(s.id);
       ASSERT_NE(it, requests_.end());
-      request &r = it->second;
+      request& r = it->second;
       ASSERT_FALSE(r.done());
       ASSERT_GE(s.rows, 1);
       // Rows of a request come out exactly once, in order.
@@ -490,12 +490,12 @@ private:
     const time_point now = at(now_us_);
     const auto expired = queue_.expire(now);
     std::vector<request_id> want;
-    for (auto &[id, r] : requests_)
+    for (auto& [id, r] : requests_)
       if (!r.done() && r.handed_out == 0 && r.deadline <= now)
         want.push_back(id);
     ASSERT_EQ(expired, want);
     for (request_id id : expired) {
-      request &r = requests_.at(id);
+      request& r = requests_.at(id);
       r.dropped = true;
       rows_dropped_ += r.rows;
     }
@@ -508,7 +508,7 @@ private:
   void cancel() {
     // Mostly a live request (taken or not), else any id ever used or one never used.
     std::vector<request_id> live;
-    for (const auto &[id, r] : requests_)
+    for (const auto& [id, r] : requests_)
       if (!r.done())
         live.push_back(id);
     const request_id id =
@@ -533,7 +533,7 @@ private:
     size_t live = 0;
     std::optional<time_point> earliest_deadline;
     std::optional<time_point> front_arrival;
-    for (const auto &[id, r] : requests_) {
+    for (const auto& [id, r] : requests_) {
       if (r.done())
         continue;
       ++live;
@@ -581,7 +581,7 @@ TEST(BatchQueueProperty, RandomOperationsHandOutEveryRowExactlyOnce) {
       make_limits(32, 2000, 16), make_limits(7, 500, 8),   make_limits(1, 100, 4),
       make_limits(5, 0, 6),      make_limits(64, 1000, 3),
   };
-  for (const auto &limits : configs) {
+  for (const auto& limits : configs) {
     for (uint32_t seed : {1u, 2u, 42u, 20240601u}) {
       SCOPED_TRACE(testing::Message()
                    << "seed " << seed << ", max_batch_size " << limits.max_batch_size

@@ -42,8 +42,8 @@ protected:
     repository_ = new testing::temp_dir;
     testing::copy_model("digits", repository_->path(), {"1"});
     testing::copy_model("affine", repository_->path());
-    server_ = new testing::server_process{
-      {"--model-repository", repository_->path().string()}};
+    server_ =
+        new testing::server_process{{"--model-repository", repository_->path().string()}};
   }
 
   static void TearDownTestSuite() {
@@ -61,8 +61,8 @@ protected:
     EXPECT_EQ(answer.body["predictions"][0]["output"], json({3.0, 5.0, 7.0, 9.0}));
   }
 
-  void expect_error(const testing::http_answer& answer, int status, const std::string& code,
-                    const std::string& field = {}) {
+  void expect_error(const testing::http_answer& answer, int status,
+                    const std::string& code, const std::string& field = {}) {
     EXPECT_EQ(answer.status, status) << answer.body.dump();
     ASSERT_TRUE(answer.body.is_object()) << "error bodies are JSON";
     EXPECT_EQ(answer.body["error"]["code"], code) << answer.body.dump();
@@ -75,7 +75,8 @@ protected:
   testing::http_answer predict(const std::string& model, const std::string& body,
                                const httplib::Headers& headers = {}) {
     auto client = server_->client();
-    return testing::post_json(client, "/api/v1/models/" + model + "/predict", body, headers);
+    return testing::post_json(client, "/api/v1/models/" + model + "/predict", body,
+                              headers);
   }
 
   static testing::temp_dir* repository_;
@@ -89,7 +90,7 @@ TEST_F(e2e_test, held_out_digits_reach_the_tools_accuracy) {
   auto digits = load_holdout();
   ASSERT_EQ(digits.size(), 1000u);
   double tool_accuracy = std::stod(
-    testing::read_file(testing::digits_holdout_file().string() + ".accuracy"));
+      testing::read_file(testing::digits_holdout_file().string() + ".accuracy"));
   // Four clients at once, so requests share batches on the way.
   std::atomic<int> correct{0}, answered{0};
   std::vector<std::thread> clients;
@@ -113,8 +114,8 @@ TEST_F(e2e_test, held_out_digits_reach_the_tools_accuracy) {
   double accuracy = correct.load() / 1000.0;
   EXPECT_GE(accuracy, 0.96);
   // The server's preprocessing is the tool's: the same digits come out right.
-  EXPECT_NEAR(accuracy, tool_accuracy, 0.0015) << "server " << accuracy << " vs tool "
-                                               << tool_accuracy;
+  EXPECT_NEAR(accuracy, tool_accuracy, 0.0015)
+      << "server " << accuracy << " vs tool " << tool_accuracy;
 }
 
 TEST_F(e2e_test, classification_answer_has_the_contract_shape) {
@@ -148,21 +149,24 @@ TEST_F(e2e_test, tensor_model_answers_exact_values_in_order) {
     EXPECT_EQ(predictions[i]["shape"], json({2, 2}));
     EXPECT_EQ(predictions[i]["output"],
               json({2.0 * i + 1, -2.0 * i + 1, 2.0 * (i * 0.5) + 1, 3.0}))
-      << "instance " << i;
+        << "instance " << i;
   }
 }
 
 TEST_F(e2e_test, versions_are_pinned_by_path_or_header) {
   auto body = R"({"instances": [{"data": [[0, 0], [0, 0]]}]})";
   auto client = server_->client();
-  auto by_path = testing::post_json(client, "/api/v1/models/affine/versions/1/predict", body);
+  auto by_path =
+      testing::post_json(client, "/api/v1/models/affine/versions/1/predict", body);
   EXPECT_EQ(by_path.status, 200);
   EXPECT_EQ(by_path.body["version"], "1");
   auto by_header = predict("affine", body, {{"X-Model-Version", "1"}});
   EXPECT_EQ(by_header.status, 200);
-  expect_error(predict("affine", body, {{"X-Model-Version", "7"}}), 404, "version_not_found");
-  expect_error(testing::post_json(client, "/api/v1/models/affine/versions/9/predict", body), 404,
+  expect_error(predict("affine", body, {{"X-Model-Version", "7"}}), 404,
                "version_not_found");
+  expect_error(
+      testing::post_json(client, "/api/v1/models/affine/versions/9/predict", body), 404,
+      "version_not_found");
   // Path tricks never name a version.
   for (auto path : {"/api/v1/models/affine/versions/..%2f1/predict",
                     "/api/v1/models/affine/versions/%2e%2e/predict",
@@ -174,31 +178,36 @@ TEST_F(e2e_test, malformed_requests_get_their_documented_errors) {
   auto png = load_holdout().front().png_base64;
   expect_error(predict("digits", "{not json"), 400, "invalid_json");
   expect_error(predict("digits", "{}"), 400, "invalid_request", "instances");
-  expect_error(predict("digits", R"({"instances": []})"), 400, "invalid_request", "instances");
-  expect_error(predict("digits", R"({"instances": {"image": "x"}})"), 400, "invalid_request",
+  expect_error(predict("digits", R"({"instances": []})"), 400, "invalid_request",
                "instances");
+  expect_error(predict("digits", R"({"instances": {"image": "x"}})"), 400,
+               "invalid_request", "instances");
   expect_error(predict("digits", R"({"instances": [42]})"), 400, "invalid_request",
                "instances[0]");
-  expect_error(predict("digits", R"({"instances": [{"image": 42}]})"), 400, "invalid_request");
+  expect_error(predict("digits", R"({"instances": [{"image": 42}]})"), 400,
+               "invalid_request");
   expect_error(predict("digits", image_body("!!!not base64!!!")), 400, "invalid_input",
                "instances[0].image");
-  expect_error(predict("digits", image_body(testing::base64_encode("plain text, no image"))),
+  expect_error(
+      predict("digits", image_body(testing::base64_encode("plain text, no image"))), 415,
+      "unsupported_media_type", "instances[0].image");
+  expect_error(predict("digits", image_body(testing::base64_encode(std::string(
+                                     "GIF89a\x01\x00\x01\x00\x00\x00\x00", 13)))),
                415, "unsupported_media_type", "instances[0].image");
-  expect_error(predict("digits", image_body(testing::base64_encode(
-                                   std::string("GIF89a\x01\x00\x01\x00\x00\x00\x00", 13)))),
-               415, "unsupported_media_type", "instances[0].image");
-  expect_error(predict("digits", json{{"instances", {{{"image", png}}, {{"image", "@@"}}}}}.dump()),
+  expect_error(predict("digits",
+                       json{{"instances", {{{"image", png}}, {{"image", "@@"}}}}}.dump()),
                400, "invalid_input", "instances[1].image");
-  expect_error(predict("digits", json{{"instances", {{{"image", png}}}},
-                                      {"parameters", {{"bogus", 1}}}}
-                                   .dump()),
-               400, "invalid_request", "parameters.bogus");
+  expect_error(
+      predict(
+          "digits",
+          json{{"instances", {{{"image", png}}}}, {"parameters", {{"bogus", 1}}}}.dump()),
+      400, "invalid_request", "parameters.bogus");
   expect_error(predict("affine", R"({"instances": [{"data": [[1, 2, 3]]}]})"), 400,
                "invalid_input", "instances[0].data");
   expect_error(predict("affine", R"({"instances": [{"data": [[1, "2"], [3, 4]]}]})"), 400,
                "invalid_input", "instances[0].data");
-  expect_error(predict("nosuchmodel", R"({"instances": [{"data": [[1, 2], [3, 4]]}]})"), 404,
-               "model_not_found");
+  expect_error(predict("nosuchmodel", R"({"instances": [{"data": [[1, 2], [3, 4]]}]})"),
+               404, "model_not_found");
 }
 
 TEST_F(e2e_test, non_json_bodies_and_oversized_bodies_are_refused) {
@@ -206,8 +215,8 @@ TEST_F(e2e_test, non_json_bodies_and_oversized_bodies_are_refused) {
   auto text = client.Post("/api/v1/models/affine/predict", "instances", "text/plain");
   ASSERT_TRUE(text);
   EXPECT_EQ(text->status, 415);
-  std::string huge = R"({"instances": [{"data": ")" + std::string(11 * 1024 * 1024, 'a') +
-                     R"("}]})";
+  std::string huge =
+      R"({"instances": [{"data": ")" + std::string(11 * 1024 * 1024, 'a') + R"("}]})";
   auto answer = client.Post("/api/v1/models/affine/predict", huge, "application/json");
   ASSERT_TRUE(answer);
   EXPECT_EQ(answer->status, 413);
@@ -251,7 +260,7 @@ TEST_F(e2e_test, concurrent_clients_each_get_their_own_answer) {
     for (size_t i = 0; i < clients; ++i)
       expected[i] = testing::post_json(client, "/api/v1/models/digits/predict",
                                        image_body(digits[i].png_base64))
-                      .body["predictions"][0]["index"];
+                        .body["predictions"][0]["index"];
   }
   std::vector<json> got(clients);
   std::vector<std::thread> threads;
@@ -260,7 +269,8 @@ TEST_F(e2e_test, concurrent_clients_each_get_their_own_answer) {
       auto client = server_->client();
       auto answer = testing::post_json(client, "/api/v1/models/digits/predict",
                                        image_body(digits[i].png_base64));
-      got[i] = answer.status == 200 ? answer.body["predictions"][0]["index"] : answer.body;
+      got[i] =
+          answer.status == 200 ? answer.body["predictions"][0]["index"] : answer.body;
     });
   for (auto& thread : threads)
     thread.join();
@@ -275,10 +285,13 @@ TEST_F(e2e_test, metrics_pass_promtool_with_route_templates_as_labels) {
   auto metrics = client.Get("/metrics");
   ASSERT_TRUE(metrics);
   EXPECT_EQ(metrics->status, 200);
-  EXPECT_NE(metrics->body.find("request_count_total{endpoint=\"/api/v1/models/{model}/predict\""),
+  EXPECT_NE(metrics->body.find(
+                "request_count_total{endpoint=\"/api/v1/models/{model}/predict\""),
             std::string::npos);
-  EXPECT_NE(metrics->body.find("actorserve_batch_size_bucket{model=\"affine\""), std::string::npos);
-  EXPECT_EQ(metrics->body.find("xxxxx"), std::string::npos) << "raw paths never become labels";
+  EXPECT_NE(metrics->body.find("actorserve_batch_size_bucket{model=\"affine\""),
+            std::string::npos);
+  EXPECT_EQ(metrics->body.find("xxxxx"), std::string::npos)
+      << "raw paths never become labels";
   if (std::system("command -v promtool > /dev/null") != 0) {
     GTEST_SKIP() << "promtool (Debian package prometheus) is not installed";
   } else {
@@ -321,7 +334,7 @@ TEST(e2e_lifecycle, requests_in_flight_at_sigterm_finish_and_the_exit_code_is_ze
       auto client = server.client();
       statuses[i] = testing::post_json(client, "/api/v1/models/affine/predict",
                                        R"({"instances": [{"data": [[1, 2], [3, 4]]}]})")
-                      .status;
+                        .status;
     });
   std::this_thread::sleep_for(std::chrono::milliseconds{400});
   EXPECT_EQ(server.terminate(), 0);

@@ -29,11 +29,13 @@ std::string image_body(const std::string& png, const json& parameters = json::ob
 
 /// A copy of the digits model whose batcher waits `delay_us` for a batch to
 /// fill and queues at most `queue` requests: slow on purpose.
-void copy_slow_digits(const std::filesystem::path& repository, int64_t delay_us, int queue) {
+void copy_slow_digits(const std::filesystem::path& repository, int64_t delay_us,
+                      int queue) {
   testing::copy_model("digits", repository, {"1"});
   auto file = repository / "digits" / "config.json";
   auto config = json::parse(testing::read_file(file));
-  config["batching"] = {{"max_batch_size", 64}, {"max_queue_delay_us", delay_us},
+  config["batching"] = {{"max_batch_size", 64},
+                        {"max_queue_delay_us", delay_us},
                         {"max_queue_size", queue}};
   testing::write_file(file, config.dump());
 }
@@ -51,8 +53,8 @@ void expect_same_answer(const json& job, const json& sync) {
     ASSERT_EQ(a["top_k"].size(), b["top_k"].size());
     for (size_t k = 0; k < b["top_k"].size(); ++k) {
       EXPECT_EQ(a["top_k"][k]["index"], b["top_k"][k]["index"]);
-      EXPECT_NEAR(a["top_k"][k]["score"].get<double>(), b["top_k"][k]["score"].get<double>(),
-                  1e-5);
+      EXPECT_NEAR(a["top_k"][k]["score"].get<double>(),
+                  b["top_k"][k]["score"].get<double>(), 1e-5);
     }
   }
 }
@@ -71,12 +73,14 @@ TEST(jobs_e2e, two_hundred_jobs_at_once_all_succeed_and_equal_the_sync_answers) 
   testing::temp_dir repository;
   testing::copy_model("digits", repository.path(), {"1"});
   testing::server_process server{
-    {"--model-repository", repository.path().string(), "--log-level", "warn"}};
+      {"--model-repository", repository.path().string(), "--log-level", "warn"}};
   auto pngs = holdout_pngs(200);
   auto client = server.client();
   std::vector<json> sync(pngs.size());
   for (size_t i = 0; i < pngs.size(); ++i)
-    sync[i] = testing::post_json(client, "/api/v1/models/digits/predict", image_body(pngs[i])).body;
+    sync[i] =
+        testing::post_json(client, "/api/v1/models/digits/predict", image_body(pngs[i]))
+            .body;
 
   std::vector<std::string> ids(pngs.size());
   std::vector<std::thread> submitters;
@@ -84,9 +88,11 @@ TEST(jobs_e2e, two_hundred_jobs_at_once_all_succeed_and_equal_the_sync_answers) 
     submitters.emplace_back([&, t] {
       auto own = server.client();
       for (size_t i = t; i < pngs.size(); i += 8) {
-        auto answer = testing::post_json(own, "/api/v1/models/digits/jobs", image_body(pngs[i]));
+        auto answer =
+            testing::post_json(own, "/api/v1/models/digits/jobs", image_body(pngs[i]));
         EXPECT_EQ(answer.status, 202) << answer.body.dump();
-        EXPECT_EQ(answer.body["location"], "/api/v1/jobs/" + answer.body["job_id"].get<std::string>());
+        EXPECT_EQ(answer.body["location"],
+                  "/api/v1/jobs/" + answer.body["job_id"].get<std::string>());
         ids[i] = answer.body.value("job_id", "");
       }
     });
@@ -108,8 +114,9 @@ TEST(jobs_e2e, two_hundred_jobs_at_once_all_succeed_and_equal_the_sync_answers) 
   auto gone = testing::get_json(client, "/api/v1/jobs/" + ids[0]);
   EXPECT_EQ(gone.status, 404);
   EXPECT_EQ(gone.body["error"]["code"], "job_not_found");
-  EXPECT_EQ(testing::get_json(client, "/api/v1/jobs/0123456789abcdef0123456789abcdef").status,
-            404);
+  EXPECT_EQ(
+      testing::get_json(client, "/api/v1/jobs/0123456789abcdef0123456789abcdef").status,
+      404);
 }
 
 TEST(jobs_e2e, jobs_validate_like_predict_and_expire_after_their_ttl) {
@@ -118,13 +125,17 @@ TEST(jobs_e2e, jobs_validate_like_predict_and_expire_after_their_ttl) {
   testing::server_process server{{"--model-repository", repository.path().string(),
                                   "--log-level", "warn", "--job-ttl-s", "1"}};
   auto client = server.client();
-  auto bad = testing::post_json(client, "/api/v1/models/digits/jobs", R"({"instances": []})");
+  auto bad =
+      testing::post_json(client, "/api/v1/models/digits/jobs", R"({"instances": []})");
   EXPECT_EQ(bad.status, 400);
   EXPECT_EQ(bad.body["error"]["field"], "instances");
-  EXPECT_EQ(testing::post_json(client, "/api/v1/models/nothing/jobs", image_body("x")).status, 404);
+  EXPECT_EQ(
+      testing::post_json(client, "/api/v1/models/nothing/jobs", image_body("x")).status,
+      404);
 
   auto png = holdout_pngs(1).front();
-  auto submitted = testing::post_json(client, "/api/v1/models/digits/jobs", image_body(png));
+  auto submitted =
+      testing::post_json(client, "/api/v1/models/digits/jobs", image_body(png));
   ASSERT_EQ(submitted.status, 202);
   auto id = submitted.body["job_id"].get<std::string>();
   EXPECT_EQ(wait_for_job(client, id)["status"], "succeeded");
@@ -149,7 +160,8 @@ TEST(jobs_e2e, a_cancelled_queued_job_never_runs) {
   auto queued = testing::get_json(client, "/api/v1/jobs/" + second_id);
   EXPECT_EQ(queued.status, 202);
   EXPECT_EQ(queued.body["status"], "queued");
-  auto first_state = testing::get_json(client, "/api/v1/jobs/" + first.body["job_id"].get<std::string>());
+  auto first_state = testing::get_json(
+      client, "/api/v1/jobs/" + first.body["job_id"].get<std::string>());
   EXPECT_EQ(first_state.body["status"], "running");
   auto cancelled = client.Delete(("/api/v1/jobs/" + second_id).c_str());
   ASSERT_TRUE(cancelled);
@@ -164,19 +176,22 @@ TEST(jobs_e2e, a_full_queue_answers_503_and_deadlines_answer_504) {
   testing::temp_dir repository;
   copy_slow_digits(repository.path(), 1'000'000, 2);
   testing::server_process server{
-    {"--model-repository", repository.path().string(), "--log-level", "warn"}};
+      {"--model-repository", repository.path().string(), "--log-level", "warn"}};
   auto png = holdout_pngs(1).front();
   std::vector<std::thread> waiting;
   std::vector<int> statuses(2);
   for (int i = 0; i < 2; ++i)
     waiting.emplace_back([&, i] {
       auto own = server.client();
-      statuses[i] = testing::post_json(own, "/api/v1/models/digits/predict", image_body(png)).status;
+      statuses[i] =
+          testing::post_json(own, "/api/v1/models/digits/predict", image_body(png))
+              .status;
     });
   std::this_thread::sleep_for(300ms);
   auto client = server.client();
   auto started = std::chrono::steady_clock::now();
-  auto refused = testing::post_json(client, "/api/v1/models/digits/predict", image_body(png));
+  auto refused =
+      testing::post_json(client, "/api/v1/models/digits/predict", image_body(png));
   EXPECT_LT(std::chrono::steady_clock::now() - started, 300ms) << "refused at once";
   EXPECT_EQ(refused.status, 503);
   EXPECT_EQ(refused.body["error"]["code"], "overloaded");

@@ -26,8 +26,7 @@ struct messages_test : ::testing::Test {
 
   caf::actor_system system{config()};
 
-  template <class T>
-  T round_trip(const T& value) {
+  template <class T> T round_trip(const T& value) {
     std::vector<char> buffer;
     caf::binary_serializer sink{system, buffer};
     auto copy = value;
@@ -38,8 +37,7 @@ struct messages_test : ::testing::Test {
     return result;
   }
 
-  template <class T>
-  T round_trip_in_message(const T& value) {
+  template <class T> T round_trip_in_message(const T& value) {
     std::vector<char> buffer;
     caf::binary_serializer sink{system, buffer};
     auto message = caf::make_message(value);
@@ -112,7 +110,9 @@ TEST_F(messages_test, model_spec_round_trips_with_enums_and_labels) {
 }
 
 TEST_F(messages_test, model_status_round_trips) {
-  model_status status{"digits", "2", {{"1", 30}, {"2", 70}},
+  model_status status{"digits",
+                      "2",
+                      {{"1", 30}, {"2", 70}},
                       {{"1", version_state::failed, "broken archive", 0},
                        {"2", version_state::available, "", 812}}};
   for (const auto& copy : {round_trip(status), round_trip_in_message(status)}) {

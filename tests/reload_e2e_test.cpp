@@ -28,7 +28,7 @@ protected:
   reload_e2e() {
     testing::copy_model("digits", repository.path(), {"1", "2"});
     server = std::make_unique<testing::server_process>(std::vector<std::string>{
-      "--model-repository", repository.path().string(), "--log-level", "warn"});
+        "--model-repository", repository.path().string(), "--log-level", "warn"});
   }
 
   testing::http_answer admin(const std::string& method, const std::string& path,
@@ -71,9 +71,11 @@ TEST_F(reload_e2e, twenty_reloads_under_load_lose_no_request) {
     });
   for (int round = 0; round < 20; ++round) {
     auto version = std::to_string(1 + round % 2);
-    auto reloaded = admin("POST", "/api/v1/models/digits/reload", json{{"version", version}}.dump());
+    auto reloaded =
+        admin("POST", "/api/v1/models/digits/reload", json{{"version", version}}.dump());
     ASSERT_EQ(reloaded.status, 200) << reloaded.body.dump();
-    auto switched = admin("PUT", "/api/v1/models/digits/traffic", json{{"default", version}}.dump());
+    auto switched =
+        admin("PUT", "/api/v1/models/digits/traffic", json{{"default", version}}.dump());
     ASSERT_EQ(switched.status, 200) << switched.body.dump();
     EXPECT_EQ(switched.body["default_version"], version);
   }
@@ -92,7 +94,8 @@ TEST_F(reload_e2e, a_rescan_loads_new_folders_and_a_corrupt_archive_changes_noth
   ASSERT_EQ(rescanned.status, 200) << rescanned.body.dump();
   EXPECT_EQ(version_state("3"), "available");
   auto client = server->client();
-  auto pinned = testing::post_json(client, "/api/v1/models/digits/versions/3/predict", body);
+  auto pinned =
+      testing::post_json(client, "/api/v1/models/digits/versions/3/predict", body);
   EXPECT_EQ(pinned.status, 200);
   EXPECT_EQ(pinned.body["version"], "3");
 
@@ -104,7 +107,8 @@ TEST_F(reload_e2e, a_rescan_loads_new_folders_and_a_corrupt_archive_changes_noth
   EXPECT_EQ(version_state("4"), "failed");
   // Reloading a serving version with a broken archive keeps the old one serving.
   testing::write_file(repository.path() / "digits" / "3" / "model.pt", "broken now");
-  EXPECT_EQ(admin("POST", "/api/v1/models/digits/reload", R"({"version": "3"})").status, 500);
+  EXPECT_EQ(admin("POST", "/api/v1/models/digits/reload", R"({"version": "3"})").status,
+            500);
   EXPECT_EQ(version_state("3"), "available");
   auto still = testing::post_json(client, "/api/v1/models/digits/predict", body);
   EXPECT_EQ(still.status, 200);
@@ -112,13 +116,14 @@ TEST_F(reload_e2e, a_rescan_loads_new_folders_and_a_corrupt_archive_changes_noth
 }
 
 TEST_F(reload_e2e, a_seventy_thirty_split_is_exact) {
-  auto split = admin("PUT", "/api/v1/models/digits/traffic",
-                     R"({"weights": {"1": 70, "2": 30}})");
+  auto split =
+      admin("PUT", "/api/v1/models/digits/traffic", R"({"weights": {"1": 70, "2": 30}})");
   ASSERT_EQ(split.status, 200) << split.body.dump();
   std::map<std::string, int> counts;
   auto client = server->client();
   for (int i = 0; i < 1000; ++i)
-    counts[testing::post_json(client, "/api/v1/models/digits/predict", body).body["version"]] += 1;
+    counts[testing::post_json(client, "/api/v1/models/digits/predict", body)
+               .body["version"]] += 1;
   EXPECT_EQ(counts["1"], 700);
   EXPECT_EQ(counts["2"], 300);
   // Pinned requests ignore the weights.
@@ -126,7 +131,8 @@ TEST_F(reload_e2e, a_seventy_thirty_split_is_exact) {
                                    {{"X-Model-Version", "2"}});
   EXPECT_EQ(pinned.body["version"], "2");
   // Weights may only name available versions.
-  auto refused = admin("PUT", "/api/v1/models/digits/traffic", R"({"weights": {"9": 1}})");
+  auto refused =
+      admin("PUT", "/api/v1/models/digits/traffic", R"({"weights": {"9": 1}})");
   EXPECT_EQ(refused.status, 409);
   EXPECT_EQ(refused.body["error"]["code"], "conflict");
 }
@@ -138,21 +144,27 @@ TEST_F(reload_e2e, unload_drains_and_the_last_version_stays) {
     std::this_thread::sleep_for(20ms);
   EXPECT_EQ(version_state("2"), "unloaded");
   auto client = server->client();
-  EXPECT_EQ(testing::post_json(client, "/api/v1/models/digits/predict", body).body["version"], "1");
-  EXPECT_EQ(testing::post_json(client, "/api/v1/models/digits/versions/2/predict", body).status,
-            503);
+  EXPECT_EQ(
+      testing::post_json(client, "/api/v1/models/digits/predict", body).body["version"],
+      "1");
+  EXPECT_EQ(
+      testing::post_json(client, "/api/v1/models/digits/versions/2/predict", body).status,
+      503);
   auto last = admin("POST", "/api/v1/models/digits/versions/1/unload");
   EXPECT_EQ(last.status, 409);
   EXPECT_EQ(last.body["error"]["code"], "conflict");
   // An unloaded version comes back with a reload.
-  EXPECT_EQ(admin("POST", "/api/v1/models/digits/reload", R"({"version": "2"})").status, 200);
+  EXPECT_EQ(admin("POST", "/api/v1/models/digits/reload", R"({"version": "2"})").status,
+            200);
   EXPECT_EQ(version_state("2"), "available");
 }
 
 TEST_F(reload_e2e, path_tricks_never_reach_the_file_system) {
   fs::create_directories(repository.path() / "outside" / "5");
-  for (auto version : {"../x", "/etc/passwd", "1/../..", "..", "0", "01", "-1", "1e3", "5"}) {
-    auto answer = admin("POST", "/api/v1/models/digits/reload", json{{"version", version}}.dump());
+  for (auto version :
+       {"../x", "/etc/passwd", "1/../..", "..", "0", "01", "-1", "1e3", "5"}) {
+    auto answer =
+        admin("POST", "/api/v1/models/digits/reload", json{{"version", version}}.dump());
     EXPECT_EQ(answer.status, 404) << version << ": " << answer.body.dump();
   }
   // A version folder that is a symlink leading out of the repository is refused.
@@ -160,12 +172,14 @@ TEST_F(reload_e2e, path_tricks_never_reach_the_file_system) {
            fs::copy_options::recursive);
   fs::create_directory_symlink(repository.path() / "outside" / "6",
                                repository.path() / "digits" / "6");
-  EXPECT_EQ(admin("POST", "/api/v1/models/digits/reload", R"({"version": "6"})").status, 404);
+  EXPECT_EQ(admin("POST", "/api/v1/models/digits/reload", R"({"version": "6"})").status,
+            404);
   for (auto path : {"/api/v1/models/digits/versions/..%2f1/unload",
                     "/api/v1/models/digits/versions/%2e%2e/unload",
                     "/api/v1/models/..%2fdigits/reload"})
     EXPECT_EQ(admin("POST", path).status, 404) << path;
-  EXPECT_EQ(admin("POST", "/api/v1/models/digits/reload", R"({"path": "/tmp"})").status, 400);
+  EXPECT_EQ(admin("POST", "/api/v1/models/digits/reload", R"({"path": "/tmp"})").status,
+            400);
 }
 
 } // namespace

@@ -25,8 +25,8 @@ protected:
   supervision_e2e() {
     testing::copy_model("affine", repository.path());
     server = std::make_unique<testing::server_process>(
-      std::vector<std::string>{"--model-repository", repository.path().string(), "--log-level",
-                               "warn", "--enable-fault-injection"});
+        std::vector<std::string>{"--model-repository", repository.path().string(),
+                                 "--log-level", "warn", "--enable-fault-injection"});
   }
 
   /// Sends good requests until one succeeds; returns how long that took.
@@ -34,7 +34,8 @@ protected:
     auto client = server->client();
     auto started = clock_type::now();
     while (clock_type::now() - started < 10s) {
-      if (testing::post_json(client, "/api/v1/models/affine/predict", good_body).status == 200)
+      if (testing::post_json(client, "/api/v1/models/affine/predict", good_body).status ==
+          200)
         break;
       std::this_thread::sleep_for(5ms);
     }
@@ -73,7 +74,8 @@ TEST_F(supervision_e2e, requests_in_flight_during_a_crash_are_answered) {
       auto own = server->client();
       while (!stop) {
         auto started = clock_type::now();
-        auto status = testing::post_json(own, "/api/v1/models/affine/predict", good_body).status;
+        auto status =
+            testing::post_json(own, "/api/v1/models/affine/predict", good_body).status;
         if (clock_type::now() - started > 2s)
           other += 1;
         else if (status == 200)
@@ -86,7 +88,9 @@ TEST_F(supervision_e2e, requests_in_flight_during_a_crash_are_answered) {
     });
   auto client = server->client();
   for (int crash = 0; crash < 3; ++crash) {
-    EXPECT_EQ(testing::post_json(client, "/api/v1/models/affine/predict", crash_body).status, 503);
+    EXPECT_EQ(
+        testing::post_json(client, "/api/v1/models/affine/predict", crash_body).status,
+        503);
     std::this_thread::sleep_for(300ms);
   }
   stop = true;
@@ -113,13 +117,15 @@ TEST_F(supervision_e2e, a_version_that_keeps_crashing_ends_failed) {
     std::this_thread::sleep_for(20ms);
   }
   EXPECT_EQ(status["versions"][0]["state"], "failed") << status.dump();
-  EXPECT_NE(status["versions"][0]["error"].get<std::string>().find("crashed"), std::string::npos);
+  EXPECT_NE(status["versions"][0]["error"].get<std::string>().find("crashed"),
+            std::string::npos);
   EXPECT_EQ(testing::get_json(client, "/ready").status, 503);
   auto refused = testing::post_json(client, "/api/v1/models/affine/predict", good_body);
   EXPECT_EQ(refused.status, 503);
   // An operator's reload brings it back.
   EXPECT_EQ(testing::post_json(client, "/api/v1/models/affine/reload", "{}").status, 200);
-  EXPECT_EQ(testing::post_json(client, "/api/v1/models/affine/predict", good_body).status, 200);
+  EXPECT_EQ(testing::post_json(client, "/api/v1/models/affine/predict", good_body).status,
+            200);
 }
 
 TEST(supervision_off_by_default, the_sentinel_is_only_a_number_without_the_flag) {

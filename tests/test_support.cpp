@@ -20,8 +20,8 @@ temp_dir::temp_dir() {
   static std::atomic<int> counter{0};
   std::random_device random;
   path_ = fs::temp_directory_path() /
-          ("actorserve-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) +
-           "-" + std::to_string(random()));
+          ("actorserve-test-" + std::to_string(::getpid()) + "-" +
+           std::to_string(counter++) + "-" + std::to_string(random()));
   fs::create_directories(path_);
 }
 
@@ -70,12 +70,13 @@ std::string read_file(const fs::path& file) {
 
 std::string base64_encode(const std::string& bytes) {
   static constexpr char alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::string out;
   out.reserve((bytes.size() + 2) / 3 * 4);
   size_t i = 0;
   for (; i + 2 < bytes.size(); i += 3) {
-    uint32_t n = (uint8_t(bytes[i]) << 16) | (uint8_t(bytes[i + 1]) << 8) | uint8_t(bytes[i + 2]);
+    uint32_t n =
+        (uint8_t(bytes[i]) << 16) | (uint8_t(bytes[i + 1]) << 8) | uint8_t(bytes[i + 2]);
     out += alphabet[(n >> 18) & 63];
     out += alphabet[(n >> 12) & 63];
     out += alphabet[(n >> 6) & 63];
@@ -209,8 +210,8 @@ http_answer to_answer(const httplib::Result& result) {
   return answer;
 }
 
-http_answer post_json(httplib::Client& client, const std::string& path, const std::string& body,
-                      const httplib::Headers& headers) {
+http_answer post_json(httplib::Client& client, const std::string& path,
+                      const std::string& body, const httplib::Headers& headers) {
   return to_answer(client.Post(path.c_str(), headers, body, "application/json"));
 }
 

@@ -75,8 +75,8 @@ struct http_answer {
   httplib::Headers headers;
 };
 http_answer to_answer(const httplib::Result& result);
-http_answer post_json(httplib::Client& client, const std::string& path, const std::string& body,
-                      const httplib::Headers& headers = {});
+http_answer post_json(httplib::Client& client, const std::string& path,
+                      const std::string& body, const httplib::Headers& headers = {});
 http_answer get_json(httplib::Client& client, const std::string& path,
                      const httplib::Headers& headers = {});
 

@@ -31,7 +31,8 @@ TEST(version_order, orders_numerically) {
 TEST(version_names, only_positive_integers_without_leading_zeros) {
   EXPECT_TRUE(is_version_name("1"));
   EXPECT_TRUE(is_version_name("20"));
-  for (auto bad : {"", "0", "01", "1a", "../1", "1/..", "-1", "%2e%2e", "1234567890123456789"})
+  for (auto bad :
+       {"", "0", "01", "1a", "../1", "1/..", "-1", "%2e%2e", "1234567890123456789"})
     EXPECT_FALSE(is_version_name(bad)) << bad;
 }
 
