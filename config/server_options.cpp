@@ -211,6 +211,8 @@ const std::vector<option_descriptor>& option_table() {
                      "longest wait for a response to be sent"),
       integer_option("--max-body-bytes", "max_body_bytes", "BYTES", &o::max_body_bytes, 1,
                      tebibyte, "largest request body; larger ones get 413"),
+      integer_option("--max-header-count", "max_header_count", "N", &o::max_header_count,
+                     1, 10000, "most header lines in a request; more get 431"),
       integer_option("--max-instances-per-request", "max_instances_per_request", "N",
                      &o::max_instances_per_request, 1, 1'000'000,
                      "most instances in one predict request"),

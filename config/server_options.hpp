@@ -29,6 +29,7 @@ struct server_options {
 
   // Request limits.
   int64_t max_body_bytes = 10 * 1024 * 1024;
+  int32_t max_header_count = 100; // more header lines get 431
   int32_t max_instances_per_request = 1024;
   int64_t max_image_pixels = 4096 * 4096;
   int64_t default_timeout_ms = 30000; // deadline when parameters.timeout_ms is absent

@@ -100,6 +100,22 @@ httplib::Server::Handler guarded(const key_store& keys, access required,
   };
 }
 
+/// Requests whose framing is ambiguous or oversized, refused before routing:
+/// Content-Length together with Transfer-Encoding (request smuggling), more
+/// than one Content-Length, and more header lines than `max_headers`.
+std::optional<api_error> framing_error(const httplib::Request& req, int32_t max_headers) {
+  if (static_cast<int64_t>(req.headers.size()) > max_headers)
+    return api_error{ec::header_fields_too_large, "too many header lines", {}};
+  auto lengths = req.headers.count("Content-Length");
+  if (lengths > 1)
+    return api_error{ec::invalid_request, "more than one Content-Length",
+                     "Content-Length"};
+  if (lengths == 1 && req.has_header("Transfer-Encoding"))
+    return api_error{ec::invalid_request, "both Content-Length and Transfer-Encoding",
+                     "Transfer-Encoding"};
+  return std::nullopt;
+}
+
 /// Bodies must be JSON: a declared non-JSON content type is refused.
 void require_json_body(const httplib::Request& req) {
   auto type = req.get_header_value("Content-Type");
@@ -250,11 +266,17 @@ void http_server::install_routes() {
   const key_store& keys = *keys_;
   // cpp-httplib serves a request on one thread from pre-routing to logger.
   thread_local clock::time_point request_started;
-  server.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
-    request_started = clock::now();
-    res.set_header(request_id_header, request_id_for(req));
-    return httplib::Server::HandlerResponse::Unhandled;
-  });
+  server.set_pre_routing_handler(
+      [this](const httplib::Request& req, httplib::Response& res) {
+        request_started = clock::now();
+        res.set_header(request_id_header, request_id_for(req));
+        if (auto refused = framing_error(req, options_.max_header_count)) {
+          write_error(res, *refused);
+          res.set_header("Connection", "close");
+          return httplib::Server::HandlerResponse::Handled;
+        }
+        return httplib::Server::HandlerResponse::Unhandled;
+      });
   server.set_error_handler([](const httplib::Request&, httplib::Response& res) {
     if (res.body.empty())
       write_error(res, error_for_status(res.status));

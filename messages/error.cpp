@@ -37,6 +37,8 @@ error_entry entry(ec code) {
       return {"conflict", 409};
     case ec::payload_too_large:
       return {"payload_too_large", 413};
+    case ec::header_fields_too_large:
+      return {"header_fields_too_large", 431};
     case ec::unsupported_media_type:
       return {"unsupported_media_type", 415};
     case ec::rate_limited:

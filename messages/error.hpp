@@ -27,6 +27,7 @@ enum class ec : uint8_t {
   not_found,
   conflict,
   payload_too_large,
+  header_fields_too_large,
   unsupported_media_type,
   rate_limited,
   model_loading,

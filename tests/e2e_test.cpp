@@ -223,6 +223,25 @@ TEST_F(e2e_test, non_json_bodies_and_oversized_bodies_are_refused) {
   EXPECT_EQ(json::parse(answer->body)["error"]["code"], "payload_too_large");
 }
 
+TEST_F(e2e_test, ambiguous_framing_and_header_floods_are_refused) {
+  auto body = R"({"instances": [{"data": [[1, 2], [3, 4]]}]})";
+  {
+    // The client adds its own Content-Length beside this Transfer-Encoding.
+    auto client = server_->client();
+    expect_error(testing::post_json(client, "/api/v1/models/affine/predict", body,
+                                    {{"Transfer-Encoding", "gzip"}}),
+                 400, "invalid_request", "Transfer-Encoding");
+  }
+  {
+    auto client = server_->client();
+    httplib::Headers many;
+    for (int i = 0; i < 150; ++i)
+      many.emplace("X-Filler-" + std::to_string(i), "x");
+    expect_error(testing::post_json(client, "/api/v1/models/affine/predict", body, many),
+                 431, "header_fields_too_large");
+  }
+}
+
 TEST_F(e2e_test, unknown_routes_get_a_json_404_with_a_request_id) {
   auto client = server_->client();
   auto answer = testing::get_json(client, "/no/such/route");
