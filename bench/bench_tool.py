@@ -15,6 +15,11 @@
   bench_tool.py proc PID
       prints {"rss_kb", "pss_kb", "cpu_s", "processes"} summed over PID and
       all its descendants (gunicorn: master + workers), from /proc.
+  bench_tool.py http-row SCENARIO SERVER CONNS WRK_JSON PROC_BEFORE PROC_AFTER
+                         WRK_CPU BUSY_BEFORE BUSY_AFTER METRICS_BEFORE METRICS_AFTER
+      prints one result row (JSON) of a wrk run: wrk's numbers, the server's
+      CPU and memory, the CPU other processes took meanwhile and, from
+      actorserve's /metrics, what batching did during the run.
   bench_tool.py report RESULTS_DIR
       turns RESULTS_DIR/http.jsonl, raw-t*.json and bridge.json into the
       table (stdout), RESULTS_DIR/results.md and RESULTS_DIR/results.json.
@@ -128,6 +133,65 @@ def proc(pid: str) -> None:
                       "processes": len(tree & parents.keys())}))
 
 
+def read_metrics(path: str) -> dict:
+    """Prometheus text -> {metric name: value summed over its label sets}."""
+    totals = {}
+    try:
+        text = Path(path).read_text()
+    except OSError:
+        return totals
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        name_labels, _, value = line.rpartition(" ")
+        name = name_labels.split("{", 1)[0]
+        try:
+            totals[name] = totals.get(name, 0.0) + float(value)
+        except ValueError:
+            pass
+    return totals
+
+
+def batching_delta(before_path: str, after_path: str) -> dict:
+    before, after = read_metrics(before_path), read_metrics(after_path)
+
+    def delta(name):
+        return after.get(name, 0.0) - before.get(name, 0.0)
+
+    batches = delta("actorserve_batch_size_count")
+    if batches <= 0:
+        return {}
+    rows = delta("actorserve_batch_size_sum")
+    result = {"batches": int(batches), "batched_rows": int(rows),
+              "mean_batch": round(rows / batches, 2)}
+    calls = delta("actorserve_inference_seconds_count")
+    if calls > 0:
+        result["forward_ms_per_batch"] = round(
+            1000 * delta("actorserve_inference_seconds_sum") / calls, 3)
+    waits = delta("actorserve_queue_wait_seconds_count")
+    if waits > 0:
+        result["queue_wait_ms_mean"] = round(
+            1000 * delta("actorserve_queue_wait_seconds_sum") / waits, 3)
+    return result
+
+
+def http_row(scenario, server, conns, wrk_json, before, after, wrk_cpu, busy0, busy1,
+             metrics_before, metrics_after) -> None:
+    row = {"scenario": scenario, "server": server, "connections": int(conns)}
+    row.update(json.loads(wrk_json))
+    b, a = json.loads(before), json.loads(after)
+    server_cpu = a["cpu_s"] - b["cpu_s"]
+    wrk = sum(float(x) for x in wrk_cpu.split())
+    machine = float(busy1) - float(busy0)
+    seconds = row["duration_us"] / 1e6
+    row.update(rss_kb=a["rss_kb"], pss_kb=a["pss_kb"], processes=a["processes"],
+               server_cpu_s=round(server_cpu, 3), wrk_cpu_s=round(wrk, 3),
+               machine_busy_s=round(machine, 3),
+               other_cores=round(max(0.0, machine - server_cpu - wrk) / seconds, 2))
+    row.update(batching_delta(metrics_before, metrics_after))
+    print(json.dumps(row))
+
+
 # ---------------------------------------------------------------------------
 # report
 # ---------------------------------------------------------------------------
@@ -197,7 +261,7 @@ def report(results_dir: str) -> None:
 
     # digits, 32 conns
     a, p = run("digits32", "actorserve"), run("digits32", "peer")
-    add_http("digits32", SCENARIOS[0][1], "actorserve")
+    add_http("digits32", SCENARIOS[0][1], "actorserve", note=batch_note(a))
     add_http("digits32", SCENARIOS[0][1], "peer", ratio(rps(a), rps(p)))
     if a and p:
         targets.append(("digits 32 conns: actorserve >= 10x peer req/s",
@@ -208,12 +272,13 @@ def report(results_dir: str) -> None:
 
     # resnet18, 8 conns, and raw in-process
     a, p = run("resnet8", "actorserve"), run("resnet8", "peer")
-    add_http("resnet8", SCENARIOS[1][1], "actorserve")
+    add_http("resnet8", SCENARIOS[1][1], "actorserve", note=batch_note(a))
     add_http("resnet8", SCENARIOS[1][1], "peer", ratio(rps(a), rps(p)))
     v = run("resnet8_i2", "actorserve")
     if v:
         add_http("resnet8_i2", SCENARIOS[1][1] + ", instances 2 (variant)", "actorserve",
-                 ratio(rps(v), rps(p)), note="not the shipped config")
+                 ratio(rps(v), rps(p)),
+                 note="; ".join(filter(None, ["not the shipped config", batch_note(v)])))
     server_threads = meta.get("torch_threads", 1)
     raw_b1 = None
     for r in raw:
@@ -224,7 +289,8 @@ def report(results_dir: str) -> None:
         if r["batch"] == 1 and r["threads"] == server_threads:
             raw_b1 = r["images_per_s"]
         rows.append([label, "libtorch", f"{r['images_per_s']:.1f} img/s",
-                     f"{r['ms_per_call_p50']:.2f}", "-", "-", "-", "-", "-", "-", rat,
+                     f"{r['ms_per_call_p50']:.2f}", "-", "-", "-", "-", "-",
+                     fmt(r.get("other_cores"), ".2f"), rat,
                      "per forward call"])
     if a and p:
         targets.append(("resnet18 8 conns: actorserve >= 1.0x peer req/s",
@@ -306,9 +372,14 @@ def report(results_dir: str) -> None:
 
 
 def batch_note(r):
-    if not r or "batches" not in r or not r["batches"]:
+    if not r or not r.get("batches"):
         return ""
-    return f"mean batch {r['batched_rows'] / r['batches']:.1f}"
+    note = f"mean batch {r['mean_batch']:.1f}"
+    if "forward_ms_per_batch" in r:
+        note += f", forward round trip {r['forward_ms_per_batch']:.2f} ms/batch"
+    if "queue_wait_ms_mean" in r:
+        note += f", queue wait {r['queue_wait_ms_mean']:.2f} ms"
+    return note
 
 
 def render_text(header, rows):
@@ -327,7 +398,8 @@ def render_md(header, rows):
 
 def main(argv):
     commands = {"bodies": bodies, "config": config, "check-config": check_config,
-                "label": label, "proc": proc, "report": report}
+                "label": label, "proc": proc, "http-row": http_row,
+                "report": report}
     if len(argv) < 2 or argv[1] not in commands:
         sys.exit(__doc__)
     commands[argv[1]](*argv[2:])

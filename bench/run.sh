@@ -260,6 +260,7 @@ measure() { # scenario server model connections body
     fi
     raw="$results/wrk-$scenario-$server.txt"
     log "$server $scenario: wrk -c $conns for ${seconds}s"
+    curl -s --max-time 5 -o "$raw.metrics-before" "$server_url/metrics" || true
     before=$($tool proc "$server_pid")
     busy_before=$(machine_busy_s)
     # `time` reports wrk's own CPU; the machine's busy time minus the
@@ -267,25 +268,12 @@ measure() { # scenario server model connections body
     wrk_cpu=$({ time run_wrk "$seconds" "$conns" "$model" "$body" >"$raw" 2>"$raw.err"; } 2>&1)
     busy_after=$(machine_busy_s)
     after=$($tool proc "$server_pid")
+    curl -s --max-time 5 -o "$raw.metrics-after" "$server_url/metrics" || true
     line=$(sed -n 's/^BENCH_JSON //p' "$raw")
     [[ -n "$line" ]] || { echo "run.sh: no result from wrk, see $raw" >&2; exit 1; }
-    "$python" - "$scenario" "$server" "$conns" "$line" "$before" "$after" "$wrk_cpu" \
-        "$busy_before" "$busy_after" >>"$results/http.jsonl" <<'EOF'
-import json, sys
-scenario, server, conns, line, before, after, wrk_cpu, busy0, busy1 = sys.argv[1:]
-row = {"scenario": scenario, "server": server, "connections": int(conns)}
-row.update(json.loads(line))
-b, a = json.loads(before), json.loads(after)
-server_cpu = a["cpu_s"] - b["cpu_s"]
-wrk = sum(float(x) for x in wrk_cpu.split())
-machine = float(busy1) - float(busy0)
-seconds = row["duration_us"] / 1e6
-row.update(rss_kb=a["rss_kb"], pss_kb=a["pss_kb"], processes=a["processes"],
-           server_cpu_s=round(server_cpu, 3), wrk_cpu_s=round(wrk, 3),
-           machine_busy_s=round(machine, 3),
-           other_cores=round(max(0.0, machine - server_cpu - wrk) / seconds, 2))
-print(json.dumps(row))
-EOF
+    $tool http-row "$scenario" "$server" "$conns" "$line" "$before" "$after" "$wrk_cpu" \
+        "$busy_before" "$busy_after" "$raw.metrics-before" "$raw.metrics-after" \
+        >>"$results/http.jsonl"
     tail -1 "$results/http.jsonl" >&2
 }
 

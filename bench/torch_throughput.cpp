@@ -10,7 +10,9 @@
 // under c10::InferenceMode on a plain thread, as in a model instance. The
 // inter-op pool can be sized once per process, so each thread setting is
 // one run of this program. Prints one line per batch size and, with --json,
-// writes the same numbers as a JSON array.
+// writes the same numbers as a JSON array. "others" is how many cores other
+// processes kept busy meanwhile (machine busy time from /proc/stat minus this
+// process's CPU time): on a shared 2-core machine, a number to read first.
 
 #include <algorithm>
 #include <chrono>
@@ -22,6 +24,9 @@
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <ATen/Parallel.h>
 #include <torch/script.h>
@@ -46,7 +51,29 @@ struct result {
   double seconds = 0;
   double images_per_s = 0;
   double ms_per_call_median = 0;
+  double other_cores = 0;
 };
+
+/// CPU seconds all cores have been busy since boot (/proc/stat).
+double machine_busy_seconds() {
+  std::ifstream in{"/proc/stat"};
+  std::string cpu;
+  long long user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0,
+            steal = 0;
+  in >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal;
+  return static_cast<double>(user + nice + system + irq + softirq + steal) /
+         static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+/// CPU seconds this process has used.
+double own_cpu_seconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  auto seconds = [](const timeval& t) {
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
+  };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
 
 std::vector<int64_t> parse_list(const std::string& text, const char* what) {
   std::vector<int64_t> values;
@@ -114,6 +141,8 @@ result measure(torch::jit::Module& module, const options& opts, int64_t batch) {
   for (int i = 0; i < opts.warmup; ++i)
     module.forward({input}).toTensor();
   std::vector<double> call_ms;
+  auto busy_before = machine_busy_seconds();
+  auto own_before = own_cpu_seconds();
   auto started = clock_type::now();
   auto until = started + std::chrono::duration<double>(opts.seconds);
   auto now = started;
@@ -125,6 +154,7 @@ result measure(torch::jit::Module& module, const options& opts, int64_t batch) {
     now = clock_type::now();
     call_ms.push_back(std::chrono::duration<double, std::milli>(now - before).count());
   } while (now < until);
+  auto others = (machine_busy_seconds() - busy_before) - (own_cpu_seconds() - own_before);
   result r;
   r.batch = batch;
   r.calls = static_cast<int64_t>(call_ms.size());
@@ -132,6 +162,7 @@ result measure(torch::jit::Module& module, const options& opts, int64_t batch) {
   r.images_per_s = static_cast<double>(r.calls * batch) / r.seconds;
   std::nth_element(call_ms.begin(), call_ms.begin() + call_ms.size() / 2, call_ms.end());
   r.ms_per_call_median = call_ms[call_ms.size() / 2];
+  r.other_cores = std::max(0.0, others / r.seconds);
   return r;
 }
 
@@ -147,14 +178,14 @@ int main(int argc, char** argv) {
     module.eval();
 
     std::vector<result> results;
-    std::printf("%-8s %-6s %10s %8s %14s %12s\n", "threads", "batch", "calls", "secs",
-                "images/s", "ms/call p50");
+    std::printf("%-8s %-6s %10s %8s %14s %12s %8s\n", "threads", "batch", "calls", "secs",
+                "images/s", "ms/call p50", "others");
     for (auto batch : opts.batches) {
       auto r = measure(module, opts, batch);
       results.push_back(r);
-      std::printf("%-8d %-6lld %10lld %8.2f %14.1f %12.2f\n", opts.threads,
+      std::printf("%-8d %-6lld %10lld %8.2f %14.1f %12.2f %8.2f\n", opts.threads,
                   static_cast<long long>(r.batch), static_cast<long long>(r.calls), r.seconds,
-                  r.images_per_s, r.ms_per_call_median);
+                  r.images_per_s, r.ms_per_call_median, r.other_cores);
       std::fflush(stdout);
     }
     if (!opts.json.empty()) {
@@ -165,7 +196,8 @@ int main(int argc, char** argv) {
         out << (i ? ",\n " : "") << "{\"threads\": " << opts.threads
             << ", \"batch\": " << r.batch << ", \"calls\": " << r.calls
             << ", \"seconds\": " << r.seconds << ", \"images_per_s\": " << r.images_per_s
-            << ", \"ms_per_call_p50\": " << r.ms_per_call_median << "}";
+            << ", \"ms_per_call_p50\": " << r.ms_per_call_median
+            << ", \"other_cores\": " << r.other_cores << "}";
       }
       out << "]\n";
       if (!out)

@@ -82,21 +82,76 @@ std::string request_id_for(const httplib::Request& req) {
   return text;
 }
 
-/// Runs a handler for callers with the `required` access; an api_error it
-/// throws becomes the error body.
+/// Runs a handler; an api_error it throws becomes the error body.
+template <class Handler>
+void run_guarded(const Handler& handler, const httplib::Request& req,
+                 httplib::Response& res) {
+  try {
+    handler(req, res);
+  } catch (const api_error& error) {
+    write_error(res, error);
+  } catch (const std::exception& e) {
+    write_error(res, {ec::internal, e.what(), {}});
+  }
+}
+
+/// A handler for callers with the `required` access.
 template <class Handler>
 httplib::Server::Handler guarded(const key_store& keys, access required,
                                  Handler handler) {
   return [&keys, required, handler](const httplib::Request& req, httplib::Response& res) {
-    try {
-      if (auto denied = check_access(keys, required, req.get_header_value("X-API-Key")))
-        throw *denied;
-      handler(req, res);
-    } catch (const api_error& error) {
-      write_error(res, error);
-    } catch (const std::exception& e) {
-      write_error(res, {ec::internal, e.what(), {}});
+    if (auto denied = check_access(keys, required, req.get_header_value("X-API-Key")))
+      return write_error(res, *denied);
+    run_guarded(handler, req, res);
+  };
+}
+
+/// Body bytes of the request being served on this thread, for the access log.
+thread_local size_t request_body_bytes = 0;
+
+/// A handler for requests with a body: the caller's access is checked before
+/// any of the body is read, and the body is counted as it arrives, whatever
+/// its framing, so a chunked body cannot grow past `max_body` (cpp-httplib
+/// 0.11 bounds only Content-Length bodies). Over the limit: 413, connection
+/// closed.
+template <class Handler>
+httplib::Server::HandlerWithContentReader
+guarded_with_body(const key_store& keys, access required, size_t max_body,
+                  Handler handler) {
+  return [&keys, required, max_body, handler](const httplib::Request& req,
+                                              httplib::Response& res,
+                                              const httplib::ContentReader& read) {
+    request_body_bytes = 0;
+    if (auto denied = check_access(keys, required, req.get_header_value("X-API-Key"))) {
+      res.set_header("Connection", "close");
+      return write_error(res, *denied);
     }
+    std::string body;
+    bool too_large = false;
+    auto complete = read([&](const char* data, size_t size) {
+      too_large = body.size() + size > max_body;
+      if (!too_large)
+        body.append(data, size);
+      return !too_large;
+    });
+    request_body_bytes = body.size();
+    // cpp-httplib refuses a Content-Length over the limit before reading.
+    auto declared =
+        std::strtoull(req.get_header_value("Content-Length").c_str(), nullptr, 10);
+    if (too_large || declared > max_body) {
+      res.set_header("Connection", "close");
+      return write_error(
+          res, {ec::payload_too_large,
+                "the request body is over " + std::to_string(max_body) + " bytes",
+                {}});
+    }
+    if (!complete) {
+      res.set_header("Connection", "close");
+      return write_error(res, {ec::invalid_request, "the request body ended early", {}});
+    }
+    auto with_body = req; // its matches still point into req.path, alive here
+    with_body.body = std::move(body);
+    run_guarded(handler, with_body, res);
   };
 }
 
@@ -264,6 +319,7 @@ void http_server::stop() {
 void http_server::install_routes() {
   auto& server = *server_;
   const key_store& keys = *keys_;
+  const auto max_body = static_cast<size_t>(options_.max_body_bytes);
   // cpp-httplib serves a request on one thread from pre-routing to logger.
   thread_local clock::time_point request_started;
   server.set_pre_routing_handler(
@@ -298,7 +354,7 @@ void http_server::install_routes() {
          {"version", res.get_header_value("X-Model-Version")},
          {"status", res.status},
          {"latency_ms", seconds * 1000.0},
-         {"input_bytes", req.body.size()}});
+         {"input_bytes", request_body_bytes}});
   });
 
   request_limits limits{options_.max_instances_per_request, options_.max_image_pixels,
@@ -342,23 +398,26 @@ void http_server::install_routes() {
     write_json(res, 202, {{"job_id", id}, {"status", "queued"}, {"location", location}});
   };
 
-  server.Post(R"(/api/v1/models/([^/]+)/predict)",
-              guarded(keys, access::predict,
-                      [predict](const httplib::Request& req, httplib::Response& res) {
-                        predict(req, res, req.matches[1],
-                                req.get_header_value("X-Model-Version"));
-                      }));
-  server.Post(R"(/api/v1/models/([^/]+)/versions/([^/]+)/predict)",
-              guarded(keys, access::predict,
-                      [predict](const httplib::Request& req, httplib::Response& res) {
-                        predict(req, res, req.matches[1], req.matches[2]);
-                      }));
+  server.Post(
+      R"(/api/v1/models/([^/]+)/predict)",
+      guarded_with_body(keys, access::predict, max_body,
+                        [predict](const httplib::Request& req, httplib::Response& res) {
+                          predict(req, res, req.matches[1],
+                                  req.get_header_value("X-Model-Version"));
+                        }));
+  server.Post(
+      R"(/api/v1/models/([^/]+)/versions/([^/]+)/predict)",
+      guarded_with_body(keys, access::predict, max_body,
+                        [predict](const httplib::Request& req, httplib::Response& res) {
+                          predict(req, res, req.matches[1], req.matches[2]);
+                        }));
   server.Post(R"(/api/v1/models/([^/]+)/jobs)",
-              guarded(keys, access::predict,
-                      [submit_job](const httplib::Request& req, httplib::Response& res) {
-                        submit_job(req, res, req.matches[1],
-                                   req.get_header_value("X-Model-Version"));
-                      }));
+              guarded_with_body(
+                  keys, access::predict, max_body,
+                  [submit_job](const httplib::Request& req, httplib::Response& res) {
+                    submit_job(req, res, req.matches[1],
+                               req.get_header_value("X-Model-Version"));
+                  }));
   server.Get(R"(/api/v1/jobs/([^/]+))",
              guarded(keys, access::predict,
                      [this](const httplib::Request& req, httplib::Response& res) {
@@ -395,40 +454,42 @@ void http_server::install_routes() {
 
   // Admin routes. A reload answers once the new versions serve (or failed).
   auto admin_timeout = std::chrono::seconds{options_.load_timeout_s} + control_timeout;
-  server.Post(
-      R"(/api/v1/models/([^/]+)/reload)",
-      guarded(keys, access::admin,
-              [this, admin_timeout](const httplib::Request& req, httplib::Response& res) {
-                auto body = parse_admin_body(req, {"version"});
-                auto version = body.contains("version")
-                                   ? version_field(body["version"], "version")
-                                   : std::string{};
-                auto [status] = value_or_throw(
-                    ask<model_status>(system_, registry_, admin_timeout, atom::reload_v,
+  server.Post(R"(/api/v1/models/([^/]+)/reload)",
+              guarded_with_body(keys, access::admin, max_body,
+                                [this, admin_timeout](const httplib::Request& req,
+                                                      httplib::Response& res) {
+                                  auto body = parse_admin_body(req, {"version"});
+                                  auto version =
+                                      body.contains("version")
+                                          ? version_field(body["version"], "version")
+                                          : std::string{};
+                                  auto [status] = value_or_throw(ask<model_status>(
+                                      system_, registry_, admin_timeout, atom::reload_v,
                                       std::string{req.matches[1]}, version));
-                write_json(res, 200, to_json(status));
-              }));
+                                  write_json(res, 200, to_json(status));
+                                }));
   server.Post(R"(/api/v1/models/([^/]+)/versions/([^/]+)/unload)",
-              guarded(keys, access::admin,
-                      [this](const httplib::Request& req, httplib::Response& res) {
-                        parse_admin_body(req, {});
-                        auto version =
-                            version_field(std::string{req.matches[2]}, "version");
-                        auto [status] = value_or_throw(ask<model_status>(
-                            system_, registry_, control_timeout, atom::unload_v,
-                            std::string{req.matches[1]}, version));
-                        write_json(res, 200, to_json(status));
-                      }));
+              guarded_with_body(
+                  keys, access::admin, max_body,
+                  [this](const httplib::Request& req, httplib::Response& res) {
+                    parse_admin_body(req, {});
+                    auto version = version_field(std::string{req.matches[2]}, "version");
+                    auto [status] = value_or_throw(ask<model_status>(
+                        system_, registry_, control_timeout, atom::unload_v,
+                        std::string{req.matches[1]}, version));
+                    write_json(res, 200, to_json(status));
+                  }));
   server.Put(
       R"(/api/v1/models/([^/]+)/traffic)",
-      guarded(keys, access::admin,
-              [this](const httplib::Request& req, httplib::Response& res) {
-                auto split = parse_traffic(parse_admin_body(req, {"default", "weights"}));
-                auto [status] = value_or_throw(ask<model_status>(
-                    system_, registry_, control_timeout, atom::traffic_v,
-                    std::string{req.matches[1]}, std::move(split)));
-                write_json(res, 200, to_json(status));
-              }));
+      guarded_with_body(
+          keys, access::admin, max_body,
+          [this](const httplib::Request& req, httplib::Response& res) {
+            auto split = parse_traffic(parse_admin_body(req, {"default", "weights"}));
+            auto [status] = value_or_throw(
+                ask<model_status>(system_, registry_, control_timeout, atom::traffic_v,
+                                  std::string{req.matches[1]}, std::move(split)));
+            write_json(res, 200, to_json(status));
+          }));
 
   server.Get("/api/v1/models",
              guarded(keys, access::predict,

@@ -221,6 +221,26 @@ TEST_F(e2e_test, non_json_bodies_and_oversized_bodies_are_refused) {
   ASSERT_TRUE(answer);
   EXPECT_EQ(answer->status, 413);
   EXPECT_EQ(json::parse(answer->body)["error"]["code"], "payload_too_large");
+
+  // Chunked framing is bounded too: the server keeps at most the limit
+  // (cpp-httplib discards the rest) and answers 413.
+  auto chunked_client = server_->client();
+  size_t sent = 0;
+  auto chunked = chunked_client.Post(
+      "/api/v1/models/affine/predict",
+      [&sent](size_t, httplib::DataSink& sink) {
+        if (sent >= 16u * 1024 * 1024) {
+          sink.done(); // 16 MiB in all, over the 10 MiB limit
+          return true;
+        }
+        std::string chunk(64 * 1024, 'a');
+        sent += chunk.size();
+        return sink.write(chunk.data(), chunk.size());
+      },
+      "application/json");
+  ASSERT_TRUE(chunked);
+  EXPECT_EQ(chunked->status, 413);
+  EXPECT_EQ(json::parse(chunked->body)["error"]["code"], "payload_too_large");
 }
 
 TEST_F(e2e_test, ambiguous_framing_and_header_floods_are_refused) {
