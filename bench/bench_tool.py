@@ -177,7 +177,8 @@ def batching_delta(before_path: str, after_path: str) -> dict:
 
 def http_row(scenario, server, conns, wrk_json, before, after, wrk_cpu, busy0, busy1,
              metrics_before, metrics_after) -> None:
-    row = {"scenario": scenario, "server": server, "connections": int(conns)}
+    row = {"scenario": scenario, "server": server, "connections": int(conns),
+           "round": int(os.environ.get("BENCH_ROUND", "1"))}
     row.update(json.loads(wrk_json))
     b, a = json.loads(before), json.loads(after)
     server_cpu = a["cpu_s"] - b["cpu_s"]
@@ -220,15 +221,38 @@ def fmt(x, spec):
     return "-" if x is None else format(x, spec)
 
 
+def median_rows(rows: list, key, value) -> list:
+    """One row per key(row): the one with the median value(row), with the
+    number of rounds and the range of values it stands for."""
+    groups = {}
+    for row in rows:
+        groups.setdefault(key(row), []).append(row)
+    result = []
+    for group in groups.values():
+        ordered = sorted(group, key=value)
+        chosen = dict(ordered[(len(ordered) - 1) // 2])
+        chosen["rounds"] = len(ordered)
+        chosen["range"] = (value(ordered[0]), value(ordered[-1]))
+        result.append(chosen)
+    return result
+
+
 def report(results_dir: str) -> None:
     rdir = Path(results_dir)
-    runs = load_jsonl(rdir / "http.jsonl")
-    memory = load_jsonl(rdir / "rss.jsonl")
+    all_runs = load_jsonl(rdir / "http.jsonl")
+    all_memory = load_jsonl(rdir / "rss.jsonl")
     meta = json.loads((rdir / "meta.json").read_text()) if (rdir / "meta.json").exists() else {}
-    raw = []
+    all_raw = []
     for f in sorted(rdir.glob("raw-t*.json")):
-        raw.extend(json.loads(f.read_text()))
+        all_raw.extend(json.loads(f.read_text()))
     bridge = json.loads((rdir / "bridge.json").read_text()) if (rdir / "bridge.json").exists() else []
+    runs = median_rows(all_runs, lambda r: (r["scenario"], r["server"]),
+                       lambda r: r["requests"] / r["duration_us"])
+    memory = median_rows(all_memory, lambda m: (m["scenario"], m["server"]),
+                         lambda m: m["rss_kb"])
+    raw = sorted(median_rows(all_raw, lambda r: (r["threads"], r["batch"]),
+                             lambda r: r["images_per_s"]),
+                 key=lambda r: (r["threads"], r["batch"]))
 
     def run(key, server):
         for r in runs:
@@ -248,7 +272,10 @@ def report(results_dir: str) -> None:
         errors = r["connect_errors"] + r["read_errors"] + r["write_errors"] + r["timeouts"]
         cpu_ms = (1000.0 * r["server_cpu_s"] / r["requests"]) if r.get("requests") else None
         if errors:
-            note = (note + " " if note else "") + f"socket errors {errors}"
+            note = (note + "; " if note else "") + f"socket errors {errors}"
+        if r.get("rounds", 1) > 1:
+            lo, hi = (x * 1e6 for x in r["range"])
+            note = (note + "; " if note else "") + f"median of {r['rounds']}: {lo:.0f}..{hi:.0f} req/s"
         rows.append([label, server, fmt(rps(r), ".0f"), fmt(r["p50_us"] / 1000, ".2f"),
                      fmt(r["p99_us"] / 1000, ".2f"), str(r["non2xx"]),
                      fmt(mb(r.get("rss_kb")), ".0f"), fmt(mb(r.get("pss_kb")), ".0f"),
@@ -291,7 +318,9 @@ def report(results_dir: str) -> None:
         rows.append([label, "libtorch", f"{r['images_per_s']:.1f} img/s",
                      f"{r['ms_per_call_p50']:.2f}", "-", "-", "-", "-", "-",
                      fmt(r.get("other_cores"), ".2f"), rat,
-                     "per forward call"])
+                     "per forward call" + (f"; median of {r['rounds']}: {r['range'][0]:.1f}.."
+                                           f"{r['range'][1]:.1f} img/s"
+                                           if r["rounds"] > 1 else "")])
     if a and p:
         targets.append(("resnet18 8 conns: actorserve >= 1.0x peer req/s",
                         rps(a) >= rps(p), f"{rps(a) / rps(p):.2f}x"))
@@ -365,7 +394,8 @@ def report(results_dir: str) -> None:
         + "## Targets (issue 3)\n\n" + "\n".join(f"- {line.strip()}" for line in target_lines)
         + "\n")
     (rdir / "results.json").write_text(json.dumps({
-        "settings": meta, "http": runs, "rss": memory, "raw": raw, "bridge": bridge,
+        "settings": meta, "http": all_runs, "rss": all_memory, "raw": all_raw,
+        "bridge": bridge,
         "targets": [{"target": n, "met": ok, "value": v} for n, ok, v in targets],
     }, indent=2) + "\n")
     print(f"\nwritten: {rdir / 'results.md'}, {rdir / 'results.json'}")

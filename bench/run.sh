@@ -7,7 +7,7 @@
 #
 # Usage: bench/run.sh [--seconds N] [--warmup N] [--raw-seconds N]
 #                     [--torch-threads N] [--http-threads N] [--bridge-calls N]
-#                     [--no-install]
+#                     [--variants] [--wait-quiet N] [--rounds N] [--no-install]
 #   --seconds N        measured seconds of each wrk run (default 10)
 #   --warmup N         seconds of the discarded wrk run before it (default 2; 0 = none)
 #   --raw-seconds N    seconds of each raw libtorch measurement (default 5)
@@ -17,6 +17,10 @@
 #   --bridge-calls N   round trips per bridge and thread count (default 20000)
 #   --variants         also measure diagnostic variants of actorserve (resnet18
 #                      with "instances": 2), shown as extra rows
+#   --wait-quiet N     before each measurement wait up to N seconds for the
+#                      machine to be idle (<= 15 % busy); default 0: don't wait
+#   --rounds N         repeat every server run and raw measurement N times,
+#                      interleaved; the table shows each row's median (default 1)
 #   --no-install       skip deploy/install-deps.sh --bench
 # Environment: BENCH_BUILD_DIR (default <repo>/build-bench), PEER_DIR (default
 # <repo>/../shared/peer).
@@ -40,6 +44,8 @@ http_threads=
 bridge_calls=20000
 install=1
 variants=0
+wait_quiet=0
+rounds=1
 wrk_threads=2
 
 usage() {
@@ -59,11 +65,14 @@ while (( $# )); do
         --bridge-calls) positive "$1" "${2-}"; bridge_calls=$2; shift 2 ;;
         --no-install) install=0; shift ;;
         --variants) variants=1; shift ;;
+        --wait-quiet) positive "$1" "${2-}"; wait_quiet=$2; shift 2 ;;
+        --rounds) positive "$1" "${2-}"; rounds=$2; shift 2 ;;
         -h|--help) usage ;;
         *) echo "run.sh: unknown argument $1" >&2; usage ;;
     esac
 done
 (( seconds > 0 )) || { echo "run.sh: --seconds must be > 0" >&2; exit 2; }
+(( rounds > 0 )) || { echo "run.sh: --rounds must be > 0" >&2; exit 2; }
 
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
@@ -142,6 +151,19 @@ machine_busy_pct() { # share of all cores busy over one second
     idle=$(( (i2 + w2) - (i1 + w1) ))
     echo $(( total > 0 ? 100 * (total - idle) / total : 0 ))
 }
+# Waits (up to --wait-quiet seconds) until other processes leave the cores
+# alone; the idle servers of this script take well under 15 %.
+wait_for_quiet() {
+    local deadline=$(( SECONDS + wait_quiet )) busy
+    (( wait_quiet > 0 )) || return 0
+    while busy=$(machine_busy_pct); (( busy > 15 )); do
+        if (( SECONDS >= deadline )); then
+            log "the machine is still ${busy}% busy after ${wait_quiet}s; measuring anyway"
+            return 0
+        fi
+    done
+}
+
 busy_pct=$(machine_busy_pct)
 if (( busy_pct > 10 )); then
     log "WARNING: the machine is ${busy_pct}% busy before the benchmark; numbers will be skewed"
@@ -155,7 +177,7 @@ $tool bodies "$results/bodies" >&2
 cat >"$results/meta.json" <<EOF
 {"seconds": $seconds, "warmup": $warmup, "raw_seconds": $raw_seconds,
  "torch_threads": $torch_threads, "http_threads": "${http_threads:-default}",
- "wrk_threads": $wrk_threads, "machine_busy_pct_at_start": $busy_pct, "peer_workers": 2, "nproc": $(nproc),
+ "wrk_threads": $wrk_threads, "machine_busy_pct_at_start": $busy_pct, "wait_quiet_s": $wait_quiet, "rounds": $rounds, "peer_workers": 2, "nproc": $(nproc),
  "commit": "$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"}
 EOF
 
@@ -179,7 +201,7 @@ wait_until() { # seconds description command...
 }
 
 start_actorserve() { # repository tag
-    local repo=$1 tag=$2 out="$results/actorserve-$2"
+    local repo=$1 tag=$2 out="$results/actorserve-$2-r$round"
     local flags=(--model-repository "$repo" --port 0 --torch-threads "$torch_threads"
                  --log-level warn)
     [[ -n "$http_threads" ]] && flags+=(--http-threads "$http_threads")
@@ -206,7 +228,7 @@ rss_settled() {
 }
 
 start_peer() { # repository tag
-    local repo=$1 tag=$2 out="$results/peer-$2" port
+    local repo=$1 tag=$2 out="$results/peer-$2-r$round" port
     port=$("$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     PEER_MODEL_REPOSITORY="$repo" PEER_TORCH_THREADS="$torch_threads" \
         gunicorn -w 2 -b "127.0.0.1:$port" --chdir "$peer_dir" --graceful-timeout 5 \
@@ -255,10 +277,11 @@ machine_busy_s() { # CPU seconds all cores have been busy since boot
 measure() { # scenario server model connections body
     local scenario=$1 server=$2 model=$3 conns=$4 body=$5 before after line raw
     local busy_before busy_after wrk_cpu TIMEFORMAT='%U %S'
+    wait_for_quiet
     if (( warmup > 0 )); then
         run_wrk "$warmup" "$conns" "$model" "$body" >/dev/null
     fi
-    raw="$results/wrk-$scenario-$server.txt"
+    raw="$results/wrk-$scenario-$server-r$round.txt"
     log "$server $scenario: wrk -c $conns for ${seconds}s"
     curl -s --max-time 5 -o "$raw.metrics-before" "$server_url/metrics" || true
     before=$($tool proc "$server_pid")
@@ -271,7 +294,7 @@ measure() { # scenario server model connections body
     curl -s --max-time 5 -o "$raw.metrics-after" "$server_url/metrics" || true
     line=$(sed -n 's/^BENCH_JSON //p' "$raw")
     [[ -n "$line" ]] || { echo "run.sh: no result from wrk, see $raw" >&2; exit 1; }
-    $tool http-row "$scenario" "$server" "$conns" "$line" "$before" "$after" "$wrk_cpu" \
+    BENCH_ROUND=$round $tool http-row "$scenario" "$server" "$conns" "$line" "$before" "$after" "$wrk_cpu" \
         "$busy_before" "$busy_after" "$raw.metrics-before" "$raw.metrics-after" \
         >>"$results/http.jsonl"
     tail -1 "$results/http.jsonl" >&2
@@ -280,67 +303,75 @@ measure() { # scenario server model connections body
 record_memory() { # scenario server
     local m
     m=$($tool proc "$server_pid")
-    printf '{"scenario": "%s", "server": "%s", %s\n' "$1" "$2" "${m#\{}" >>"$results/rss.jsonl"
+    printf '{"scenario": "%s", "server": "%s", "round": %d, %s\n' "$1" "$2" "$round" "${m#\{}" \
+        >>"$results/rss.jsonl"
     log "$2 $1: $m"
 }
 
 digits_body="$results/bodies/digits.json"
 resnet_body="$results/bodies/resnet18.json"
 
-log "digits: actorserve (batching on), 32 and 64 connections"
-start_actorserve "$models/repo-digits" digits
-check_answer actorserve digits "$digits_body"
-measure digits32 actorserve digits 32 "$digits_body"
-measure digits64_on actorserve digits 64 "$digits_body"
-stop_server
+for (( round = 1; round <= rounds; round++ )); do
+    (( rounds == 1 )) || log "round $round of $rounds"
 
-log "digits: actorserve (batching off: max_batch_size 1, max_queue_delay_us 0), 64 connections"
-start_actorserve "$models/repo-digits-nobatch" digits-nobatch
-check_answer actorserve-nobatch digits "$digits_body"
-measure digits64_off actorserve digits 64 "$digits_body"
-stop_server
-
-log "digits: peer, 32 and 64 connections"
-start_peer "$models/repo-digits" digits
-check_answer peer digits "$digits_body"
-measure digits32 peer digits 32 "$digits_body"
-measure digits64 peer digits 64 "$digits_body"
-stop_server
-
-log "resnet18: actorserve, 8 connections"
-start_actorserve "$models/repo-resnet18" resnet18
-sleep 2
-record_memory resnet18_idle actorserve
-check_answer actorserve resnet18 "$resnet_body"
-measure resnet8 actorserve resnet18 8 "$resnet_body"
-record_memory resnet18_after actorserve
-stop_server
-
-if (( variants )); then
-    log "resnet18 variant: actorserve with instances 2, 8 connections"
-    start_actorserve "$models/repo-resnet18-i2" resnet18-i2
-    check_answer actorserve-i2 resnet18 "$resnet_body"
-    measure resnet8_i2 actorserve resnet18 8 "$resnet_body"
+    log "digits: actorserve (batching on), 32 and 64 connections"
+    start_actorserve "$models/repo-digits" digits
+    check_answer actorserve digits "$digits_body"
+    measure digits32 actorserve digits 32 "$digits_body"
+    measure digits64_on actorserve digits 64 "$digits_body"
     stop_server
-fi
 
-log "resnet18: peer, 8 connections"
-start_peer "$models/repo-resnet18" resnet18
-record_memory resnet18_idle peer
-check_answer peer resnet18 "$resnet_body"
-measure resnet8 peer resnet18 8 "$resnet_body"
-record_memory resnet18_after peer
-stop_server
+    log "digits: actorserve (batching off: max_batch_size 1, max_queue_delay_us 0), 64 connections"
+    start_actorserve "$models/repo-digits-nobatch" digits-nobatch
+    check_answer actorserve-nobatch digits "$digits_body"
+    measure digits64_off actorserve digits 64 "$digits_body"
+    stop_server
 
-# --- in-process ---------------------------------------------------------------
-for threads in $(printf "%s\n" 1 2 "$torch_threads" | sort -un); do
-    log "resnet18 raw in-process libtorch, torch threads $threads"
-    "$build/bench/torch_throughput" --model "$models/repo-resnet18/resnet18/1/model.pt" \
-        --shape 3,224,224 --threads "$threads" --batches 1,4,8 --seconds "$raw_seconds" \
-        --json "$results/raw-t$threads.json" >&2
+    log "digits: peer, 32 and 64 connections"
+    start_peer "$models/repo-digits" digits
+    check_answer peer digits "$digits_body"
+    measure digits32 peer digits 32 "$digits_body"
+    measure digits64 peer digits 64 "$digits_body"
+    stop_server
+
+    log "resnet18: actorserve, 8 connections"
+    start_actorserve "$models/repo-resnet18" resnet18
+    sleep 2
+    record_memory resnet18_idle actorserve
+    check_answer actorserve resnet18 "$resnet_body"
+    measure resnet8 actorserve resnet18 8 "$resnet_body"
+    record_memory resnet18_after actorserve
+    stop_server
+
+    # Raw in-process libtorch, right after actorserve's resnet18 run so that the
+    # two are compared on the same machine minute.
+    for threads in $(printf "%s\n" 1 2 "$torch_threads" | sort -un); do
+        log "resnet18 raw in-process libtorch, torch threads $threads"
+        wait_for_quiet
+        "$build/bench/torch_throughput" --model "$models/repo-resnet18/resnet18/1/model.pt" \
+            --shape 3,224,224 --threads "$threads" --batches 1,4,8 --seconds "$raw_seconds" \
+            --json "$results/raw-t$threads-r$round.json" >&2
+    done
+
+    if (( variants )); then
+        log "resnet18 variant: actorserve with instances 2, 8 connections"
+        start_actorserve "$models/repo-resnet18-i2" resnet18-i2
+        check_answer actorserve-i2 resnet18 "$resnet_body"
+        measure resnet8_i2 actorserve resnet18 8 "$resnet_body"
+        stop_server
+    fi
+
+    log "resnet18: peer, 8 connections"
+    start_peer "$models/repo-resnet18" resnet18
+    record_memory resnet18_idle peer
+    check_answer peer resnet18 "$resnet_body"
+    measure resnet8 peer resnet18 8 "$resnet_body"
+    record_memory resnet18_after peer
+    stop_server
 done
 
 log "HTTP-thread -> actor bridges, $bridge_calls round trips each"
+wait_for_quiet
 (cd "$results" && "$build/bench/bridge_bench" --calls "$bridge_calls" --threads 1,8 \
     --json "$results/bridge.json") >&2
 
