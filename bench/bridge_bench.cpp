@@ -62,45 +62,46 @@ thread_local std::optional<caf::scoped_actor> thread_scoped;
 
 std::vector<bridge> bridges(caf::actor_system& system, const echo_actor& dest) {
   return {
-    {"scoped", "scoped_actor per request",
-     [&system, dest] {
-       return [&system, dest](int32_t x) {
-         caf::scoped_actor self{system};
-         int32_t y = -1;
-         self->request(dest, timeout, x).receive([&](int32_t r) { y = r; },
-                                                 [&](caf::error&) { y = -1; });
-         return y;
-       };
-     }},
-    {"scoped_tl", "one scoped_actor per thread (thread_local)",
-     [&system, dest] {
-       return [&system, dest](int32_t x) {
-         if (!thread_scoped)
-           thread_scoped.emplace(system);
-         auto& self = *thread_scoped;
-         int32_t y = -1;
-         self->request(dest, timeout, x).receive([&](int32_t r) { y = r; },
-                                                 [&](caf::error&) { y = -1; });
-         return y;
-       };
-     }},
-    {"fview", "make_function_view(echo, 1 s) per thread",
-     [dest] {
-       auto view = std::make_shared<caf::function_view<echo_actor>>(
-         caf::make_function_view(dest, caf::duration{timeout}));
-       return [view](int32_t x) {
-         auto r = (*view)(x);
-         return r ? *r : -1;
-       };
-     }},
-    {"ask", "one-shot actor + std::promise (actorserve::ask)",
-     [&system, dest] {
-       return [&system, dest](int32_t x) {
-         auto r = actorserve::ask<int32_t>(
-           system, dest, std::chrono::duration_cast<std::chrono::milliseconds>(timeout), x);
-         return r ? std::get<0>(*r) : -1;
-       };
-     }},
+      {"scoped", "scoped_actor per request",
+       [&system, dest] {
+         return [&system, dest](int32_t x) {
+           caf::scoped_actor self{system};
+           int32_t y = -1;
+           self->request(dest, timeout, x)
+               .receive([&](int32_t r) { y = r; }, [&](caf::error&) { y = -1; });
+           return y;
+         };
+       }},
+      {"scoped_tl", "one scoped_actor per thread (thread_local)",
+       [&system, dest] {
+         return [&system, dest](int32_t x) {
+           if (!thread_scoped)
+             thread_scoped.emplace(system);
+           auto& self = *thread_scoped;
+           int32_t y = -1;
+           self->request(dest, timeout, x)
+               .receive([&](int32_t r) { y = r; }, [&](caf::error&) { y = -1; });
+           return y;
+         };
+       }},
+      {"fview", "make_function_view(echo, 1 s) per thread",
+       [dest] {
+         auto view = std::make_shared<caf::function_view<echo_actor>>(
+             caf::make_function_view(dest, caf::duration{timeout}));
+         return [view](int32_t x) {
+           auto r = (*view)(x);
+           return r ? *r : -1;
+         };
+       }},
+      {"ask", "one-shot actor + std::promise (actorserve::ask)",
+       [&system, dest] {
+         return [&system, dest](int32_t x) {
+           auto r = actorserve::ask<int32_t>(
+               system, dest,
+               std::chrono::duration_cast<std::chrono::milliseconds>(timeout), x);
+           return r ? std::get<0>(*r) : -1;
+         };
+       }},
   };
 }
 
@@ -115,7 +116,8 @@ struct measurement {
 };
 
 double percentile(std::vector<double>& xs, double q) {
-  auto k = std::min(xs.size() - 1, static_cast<size_t>(q * static_cast<double>(xs.size())));
+  auto k =
+      std::min(xs.size() - 1, static_cast<size_t>(q * static_cast<double>(xs.size())));
   std::nth_element(xs.begin(), xs.begin() + static_cast<std::ptrdiff_t>(k), xs.end());
   return xs[k];
 }
@@ -223,9 +225,10 @@ int main(int argc, char** argv) {
       for (const auto& way : bridges(system, dest)) {
         auto m = run(way, threads, calls);
         results.push_back(m);
-        std::printf("%-10s %-46s %7d %9lld %10.1f %10.1f %12.0f %7lld\n", way.name.c_str(),
-                    way.description.c_str(), threads, static_cast<long long>(m.calls),
-                    m.median_us, m.p99_us, m.calls_per_s, static_cast<long long>(m.errors));
+        std::printf("%-10s %-46s %7d %9lld %10.1f %10.1f %12.0f %7lld\n",
+                    way.name.c_str(), way.description.c_str(), threads,
+                    static_cast<long long>(m.calls), m.median_us, m.p99_us, m.calls_per_s,
+                    static_cast<long long>(m.errors));
         std::fflush(stdout);
       }
     }
@@ -236,10 +239,11 @@ int main(int argc, char** argv) {
     out << "[";
     for (size_t i = 0; i < results.size(); ++i) {
       const auto& m = results[i];
-      out << (i ? ",\n " : "") << "{\"bridge\": \"" << m.bridge << "\", \"threads\": "
-          << m.threads << ", \"calls\": " << m.calls << ", \"errors\": " << m.errors
-          << ", \"p50_us\": " << m.median_us << ", \"p99_us\": " << m.p99_us
-          << ", \"calls_per_s\": " << m.calls_per_s << "}";
+      out << (i ? ",\n " : "") << "{\"bridge\": \"" << m.bridge
+          << "\", \"threads\": " << m.threads << ", \"calls\": " << m.calls
+          << ", \"errors\": " << m.errors << ", \"p50_us\": " << m.median_us
+          << ", \"p99_us\": " << m.p99_us << ", \"calls_per_s\": " << m.calls_per_s
+          << "}";
     }
     out << "]\n";
     if (!out) {

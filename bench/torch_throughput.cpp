@@ -184,8 +184,8 @@ int main(int argc, char** argv) {
       auto r = measure(module, opts, batch);
       results.push_back(r);
       std::printf("%-8d %-6lld %10lld %8.2f %14.1f %12.2f %8.2f\n", opts.threads,
-                  static_cast<long long>(r.batch), static_cast<long long>(r.calls), r.seconds,
-                  r.images_per_s, r.ms_per_call_median, r.other_cores);
+                  static_cast<long long>(r.batch), static_cast<long long>(r.calls),
+                  r.seconds, r.images_per_s, r.ms_per_call_median, r.other_cores);
       std::fflush(stdout);
     }
     if (!opts.json.empty()) {
