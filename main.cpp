@@ -101,6 +101,8 @@ int run(const server_options& options) {
       spawn_job_store(system, {std::chrono::seconds{options.job_ttl_s}, options.max_jobs,
                                options.max_job_bytes, options.max_running_jobs});
 
+  log_event(spdlog::level::info, "auth",
+            {{"enabled", !keys->auth_disabled()}, {"keys", keys->key_count()}});
   http_server server{system, registry, jobs, keys, stats, options};
   auto port = server.bind();
   if (port < 0) {

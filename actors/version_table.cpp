@@ -13,14 +13,6 @@ void version_table::add(const std::string& version, batcher_actor batcher) {
   slot.current_weight = 0;
 }
 
-void version_table::mark_available(const std::string& version, int64_t load_time_ms) {
-  if (auto i = versions_.find(version); i != versions_.end()) {
-    i->second.status.state = version_state::available;
-    i->second.status.error.clear();
-    i->second.status.load_time_ms = load_time_ms;
-  }
-}
-
 void version_table::mark_failed(const std::string& version, std::string error) {
   if (auto i = versions_.find(version); i != versions_.end()) {
     i->second.status.state = version_state::failed;

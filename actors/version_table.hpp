@@ -26,7 +26,6 @@ public:
 
   /// Adds (or replaces) a version in state `loading`.
   void add(const std::string& version, batcher_actor batcher);
-  void mark_available(const std::string& version, int64_t load_time_ms);
   void mark_failed(const std::string& version, std::string error);
   /// Takes the version out of service; returns the batcher it had.
   batcher_actor retire(const std::string& version, version_state state);

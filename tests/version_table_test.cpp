@@ -41,9 +41,9 @@ TEST(version_table, unpinned_requests_go_to_the_highest_available_version) {
   table.add("1", {});
   table.add("2", {});
   EXPECT_EQ(chosen_error(table), ec::model_loading);
-  table.mark_available("1", 10);
+  table.replace("1", {}, 10);
   EXPECT_EQ(chosen(table), "1");
-  table.mark_available("2", 10);
+  table.replace("2", {}, 10);
   EXPECT_EQ(chosen(table), "2");
   table.mark_failed("2", "crashed");
   EXPECT_EQ(chosen(table), "1");
@@ -53,8 +53,8 @@ TEST(version_table, configured_default_wins_while_available) {
   version_table table;
   table.add("1", {});
   table.add("2", {});
-  table.mark_available("1", 1);
-  table.mark_available("2", 1);
+  table.replace("1", {}, 1);
+  table.replace("2", {}, 1);
   table.set_traffic("1", {});
   EXPECT_EQ(chosen(table), "1");
   EXPECT_EQ(table.effective_default(), "1");
@@ -66,7 +66,7 @@ TEST(version_table, pinned_versions_are_checked) {
   version_table table;
   table.add("1", {});
   table.add("2", {});
-  table.mark_available("1", 1);
+  table.replace("1", {}, 1);
   EXPECT_EQ(chosen(table, "1"), "1");
   EXPECT_EQ(chosen_error(table, "3"), ec::version_not_found);
   EXPECT_EQ(chosen_error(table, "2"), ec::model_loading);
@@ -86,8 +86,8 @@ TEST(version_table, weighted_split_is_exact_over_a_window) {
   version_table table;
   table.add("1", {});
   table.add("2", {});
-  table.mark_available("1", 1);
-  table.mark_available("2", 1);
+  table.replace("1", {}, 1);
+  table.replace("2", {}, 1);
   table.set_traffic("", {{"1", 70}, {"2", 30}});
   std::map<std::string, int> counts;
   for (int i = 0; i < 1000; ++i)
@@ -108,7 +108,7 @@ TEST(version_table, weights_skip_versions_that_are_not_available) {
   version_table table;
   table.add("1", {});
   table.add("2", {});
-  table.mark_available("1", 1);
+  table.replace("1", {}, 1);
   table.set_traffic("", {{"1", 50}, {"2", 50}});
   for (int i = 0; i < 10; ++i)
     EXPECT_EQ(chosen(table), "1");
@@ -118,7 +118,7 @@ TEST(version_table, status_lists_versions_in_order_with_state_and_error) {
   version_table table;
   table.add("10", {});
   table.add("2", {});
-  table.mark_available("10", 42);
+  table.replace("10", {}, 42);
   table.mark_failed("2", "bad archive");
   table.set_traffic("", {{"10", 1}});
   auto status = table.status("digits");
