@@ -14,6 +14,7 @@
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/cluster.hpp"
 #include "actors/job_store.hpp"
 #include "actors/model_instance.hpp"
 #include "actors/registry.hpp"
@@ -79,6 +80,32 @@ void wait_for_initial_loads(caf::actor_system& system, const registry_actor& reg
   }
 }
 
+/// Publishes the registry on the cluster port (when set) and starts joining
+/// the peers; returns the connectors, or nothing when the port is taken.
+std::optional<std::vector<caf::actor>> start_cluster(caf::actor_system& system,
+                                                     const registry_actor& registry,
+                                                     const server_options& options,
+                                                     const std::string& node) {
+  bool tls = cluster_tls_enabled(options);
+  if (options.cluster_port != 0) {
+    endpoint where{options.cluster_host, static_cast<uint16_t>(options.cluster_port)};
+    auto port = publish_registry(system, registry, where, tls);
+    if (!port) {
+      spdlog::critical("cannot publish the cluster port {}:{}: {}", where.host,
+                       where.port, system.render(port.error()));
+      return std::nullopt;
+    }
+    log_event(spdlog::level::info, "cluster",
+              {{"host", where.host}, {"port", *port}, {"node", node}, {"tls", tls}});
+  }
+  cluster_settings settings;
+  settings.node = node;
+  settings.tls = tls;
+  settings.retry_max = std::chrono::milliseconds{options.cluster_retry_max_ms};
+  return spawn_connectors(system, registry, parse_endpoints(options.join, "join"),
+                          settings);
+}
+
 int run(const server_options& options) {
   // Before any actor runs: an unreadable key file ends start-up here.
   auto keys = std::make_shared<key_store>(options.api_keys, options.admin_keys,
@@ -86,8 +113,11 @@ int run(const server_options& options) {
   auto signals = block_shutdown_signals();
   configure_torch_threads(options.torch_threads);
 
+  bool clustered = options.cluster_port != 0 || !options.join.empty();
   caf::actor_system_config cfg;
   register_message_types(cfg);
+  if (clustered)
+    configure_cluster(cfg, options);
   caf::actor_system system{cfg};
 
   registry_settings settings;
@@ -96,7 +126,20 @@ int run(const server_options& options) {
   settings.fault_injection = options.enable_fault_injection;
   auto stats = std::make_shared<metrics>();
   settings.stats = stats;
+  if (clustered)
+    settings.node = node_name(options);
+  settings.sync_interval = std::chrono::milliseconds{options.cluster_sync_ms};
+  settings.replica_timeout = std::chrono::milliseconds{options.max_timeout_ms};
   auto registry = spawn_registry(system, settings);
+  std::vector<caf::actor> connectors;
+  if (clustered) {
+    auto joined = start_cluster(system, registry, options, settings.node);
+    if (!joined) {
+      caf::anon_send_exit(registry, caf::exit_reason::user_shutdown);
+      return 1;
+    }
+    connectors = std::move(*joined);
+  }
   auto jobs =
       spawn_job_store(system, {std::chrono::seconds{options.job_ttl_s}, options.max_jobs,
                                options.max_job_bytes, options.max_running_jobs});
@@ -136,6 +179,8 @@ int run(const server_options& options) {
   watchdog.detach();
   server.stop();
   http_thread.join();
+  for (const auto& connector : connectors)
+    caf::anon_send_exit(connector, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(jobs, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(registry, caf::exit_reason::user_shutdown);
   log_event(spdlog::level::info, "stopped", {});

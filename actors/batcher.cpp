@@ -125,7 +125,7 @@ void complete_slice(batcher_state& st, const batch_queue::slice& slice, tensor r
   parts.reserve(request.outputs.size());
   for (auto& [first_row, part] : request.outputs)
     parts.push_back(std::move(part));
-  request.promise.deliver(predict_reply{st.settings.version, concat_rows(parts)});
+  request.promise.deliver(predict_reply{st.settings.version, concat_rows(parts), {}});
   st.pending.erase(i);
 }
 

@@ -82,7 +82,7 @@ void start_waiting_jobs(job_store_pointer self) {
     // the extra second only guards against a lost reply.
     auto timeout =
         std::chrono::milliseconds{request.timeout_ms} + std::chrono::seconds{1};
-    self->request(entry.submission.router, timeout, atom::predict_v, std::move(request))
+    self->request(entry.submission.target, timeout, atom::predict_v, std::move(request))
         .then([=](predict_reply& reply) { finish(self, id, &reply, {}); },
               [=](caf::error& err) { finish(self, id, nullptr, std::move(err)); });
   }

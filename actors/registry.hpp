@@ -1,8 +1,15 @@
 #pragma once
 
 // The registry: one per node. It scans the model repository at start, spawns
-// one router per model and answers which router serves a model (with the
-// spec HTTP needs to pre- and post-process), and the status of every model.
+// one router per model and answers who serves a model (with the spec HTTP
+// needs to pre- and post-process) and the status of every model.
+//
+// In a cluster it also holds the node's view of its peers: each peer's
+// registry (monitored) and catalog, pulled every sync interval. A model that
+// other nodes host gets a replica set that spreads requests over every
+// node's router; admin messages go to every node hosting the model. Peers
+// arrive through `join` (see actors/cluster.hpp) and leave on their down
+// message.
 
 #include <chrono>
 #include <filesystem>
@@ -20,6 +27,9 @@ struct registry_settings {
   std::chrono::milliseconds status_timeout{5000}; // per router, for listings
   bool fault_injection = false;                   // see instance_settings
   std::shared_ptr<metrics> stats;
+  std::string node; // this node's name in listings and catalogs ("" alone)
+  std::chrono::milliseconds sync_interval{1000};    // catalog pull from peers
+  std::chrono::milliseconds replica_timeout{60000}; // see replica_set_settings
 };
 
 /// Scans the repository (throws config_error if it is unreadable) and spawns

@@ -34,6 +34,13 @@ struct router_state {
 
 using router_pointer = router_actor::stateful_pointer<router_state>;
 
+model_status status_of(const router_state& st) {
+  auto status = st.versions.status(st.settings.model);
+  for (auto& version : status.versions)
+    version.node = st.settings.node;
+  return status;
+}
+
 batcher_settings make_batcher_settings(const router_settings& settings,
                                        const std::string& version) {
   batcher_settings result;
@@ -78,7 +85,7 @@ void load_finished(router_pointer self, const std::string& version,
   if (--reload->pending > 0)
     return;
   if (reload->errors.empty()) {
-    reload->promise.deliver(self->state.versions.status(self->state.settings.model));
+    reload->promise.deliver(status_of(self->state));
   } else {
     std::string message;
     for (const auto& e : reload->errors)
@@ -146,7 +153,7 @@ caf::result<model_status> reload(router_pointer self, const std::string& version
                                                  "' in its folder");
   }
   if (targets.empty())
-    return st.versions.status(st.settings.model);
+    return status_of(st);
   st.reload =
       reload_progress{self->make_response_promise<model_status>(), targets.size(), {}};
   auto promise = st.reload->promise;
@@ -179,7 +186,7 @@ caf::result<model_status> unload(router_pointer self, const std::string& version
       st.versions.retire(version, version_state::unloaded);
       break;
   }
-  return st.versions.status(st.settings.model);
+  return status_of(st);
 }
 
 caf::result<model_status> set_traffic(router_pointer self, traffic_split& split) {
@@ -196,7 +203,7 @@ caf::result<model_status> set_traffic(router_pointer self, traffic_split& split)
             {{"model", st.settings.model},
              {"default", split.default_version},
              {"weights", split.weights}});
-  return st.versions.status(st.settings.model);
+  return status_of(st);
 }
 
 /// A batcher that exited: a drained one leaves its version unloaded; one that
@@ -252,9 +259,7 @@ router_actor spawn_router(caf::actor_system& system, router_settings settings) {
             return std::move(chosen.error());
           return self->delegate(chosen->second, atom::predict_v, std::move(request));
         },
-        [=](atom::status) {
-          return self->state.versions.status(self->state.settings.model);
-        },
+        [=](atom::status) { return status_of(self->state); },
         [=](atom::reload, const std::string& version) { return reload(self, version); },
         [=](atom::unload, const std::string& version) { return unload(self, version); },
         [=](atom::traffic, traffic_split& split) { return set_traffic(self, split); },

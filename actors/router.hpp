@@ -20,6 +20,7 @@ namespace actorserve {
 
 struct router_settings {
   std::string model;
+  std::string node;                // this node's name, shown beside each version's status
   std::filesystem::path directory; // the model's folder in the repository
   model_config config;
   std::vector<std::string> versions; // version folders to load at start

@@ -9,7 +9,7 @@ namespace actorserve {
 void version_table::add(const std::string& version, batcher_actor batcher) {
   auto& slot = versions_[version];
   slot.batcher = std::move(batcher);
-  slot.status = version_status{version, version_state::loading, {}, 0};
+  slot.status = version_status{version, version_state::loading, {}, 0, {}};
   slot.current_weight = 0;
 }
 
@@ -33,7 +33,7 @@ batcher_actor version_table::replace(const std::string& version, batcher_actor b
                                      int64_t load_time_ms) {
   auto& slot = versions_[version];
   auto old = std::exchange(slot.batcher, std::move(batcher));
-  slot.status = version_status{version, version_state::available, {}, load_time_ms};
+  slot.status = version_status{version, version_state::available, {}, load_time_ms, {}};
   return old;
 }
 

@@ -236,6 +236,38 @@ const std::vector<option_descriptor>& option_table() {
                      tebibyte, "most bytes of async job inputs and results kept at once"),
       integer_option("--max-running-jobs", "max_running_jobs", "N", &o::max_running_jobs,
                      1, 100000, "async jobs in flight at once; the rest wait queued"),
+      integer_option("--cluster-port", "cluster_port", "N", &o::cluster_port, 0, 65535,
+                     "publish this node to its peers on this port; 0: no cluster"),
+      string_option("--cluster-host", "cluster_host", "ADDR", &o::cluster_host, {},
+                    "address the cluster port binds to; beyond loopback it needs "
+                    "the cluster TLS files or --allow-insecure-cluster"),
+      string_option("--join", "join", "HOST:PORT,...", &o::join, {},
+                    "peers to connect to at start; retried with backoff while absent",
+                    true),
+      string_option("--node-name", "node_name", "NAME", &o::node_name, {},
+                    "this node's name in listings (default: cluster host:port)", true),
+      string_option("--cluster-tls-cert", "cluster_tls_cert", "FILE",
+                    &o::cluster_tls_cert, {}, "this node's TLS certificate (PEM)", true),
+      string_option("--cluster-tls-key", "cluster_tls_key", "FILE", &o::cluster_tls_key,
+                    {}, "this node's TLS private key (PEM)", true),
+      string_option("--cluster-tls-ca", "cluster_tls_ca", "FILE", &o::cluster_tls_ca, {},
+                    "CA certificate every peer's certificate must be signed by; with "
+                    "the cert and key, nodes talk mutual TLS",
+                    true),
+      switch_option("--allow-insecure-cluster", "allow_insecure_cluster",
+                    &o::allow_insecure_cluster,
+                    "let plain (non-TLS) cluster traffic use non-loopback addresses"),
+      integer_option("--cluster-heartbeat-ms", "cluster_heartbeat_ms", "MS",
+                     &o::cluster_heartbeat_ms, 10, 600000,
+                     "heartbeat interval between nodes"),
+      integer_option("--cluster-timeout-ms", "cluster_timeout_ms", "MS",
+                     &o::cluster_timeout_ms, 50, 3600000,
+                     "a peer silent this long is dropped"),
+      integer_option("--cluster-sync-ms", "cluster_sync_ms", "MS", &o::cluster_sync_ms,
+                     10, 600000, "how often each peer's catalog is pulled"),
+      integer_option("--cluster-retry-max-ms", "cluster_retry_max_ms", "MS",
+                     &o::cluster_retry_max_ms, 10, 600000,
+                     "longest wait between attempts to reach an absent peer"),
       integer_option("--drain-timeout-s", "drain_timeout_s", "SECONDS",
                      &o::drain_timeout_s, 0, 3600,
                      "on SIGTERM/SIGINT, longest wait for in-flight requests"),
@@ -440,6 +472,32 @@ command_line parse_command_line(int argc, const char* const* argv) {
   return result;
 }
 
+namespace {
+
+/// The cluster rules: the TLS files come as a set, and plain cluster
+/// traffic stays on loopback unless allowed.
+void validate_cluster(const server_options& options) {
+  int tls_files = !options.cluster_tls_cert.empty() + !options.cluster_tls_key.empty() +
+                  !options.cluster_tls_ca.empty();
+  if (tls_files != 0 && tls_files != 3)
+    fail("cluster_tls_cert/cluster_tls_key/cluster_tls_ca",
+         "give all three files for mutual TLS, or none");
+  auto peers = parse_endpoints(options.join, "join (--join)");
+  if (cluster_tls_enabled(options) || options.allow_insecure_cluster)
+    return;
+  if (options.cluster_port != 0 && !is_loopback_address(options.cluster_host))
+    fail("cluster_host (--cluster-host)",
+         "refusing plain cluster traffic on " + quote(options.cluster_host) +
+             ": set the cluster TLS files, or pass --allow-insecure-cluster");
+  for (const auto& peer : peers)
+    if (!is_loopback_address(peer.host))
+      fail("join (--join)", "refusing plain cluster traffic to " + quote(peer.host) +
+                                ": set the cluster TLS files, or pass "
+                                "--allow-insecure-cluster");
+}
+
+} // namespace
+
 void validate(const server_options& options) {
   for (const option_descriptor& option : option_table())
     option.check(options, option.key + " (" + option.flag + ")");
@@ -453,6 +511,7 @@ void validate(const server_options& options) {
         fail(keys.key, "holds an empty key");
     }
   }
+  validate_cluster(options);
   bool has_keys = !options.api_keys.empty() || !options.admin_keys.empty() ||
                   !options.api_key_file.empty();
   if (!has_keys && !options.allow_unauthenticated && !is_loopback_address(options.host))
@@ -462,6 +521,26 @@ void validate(const server_options& options) {
              "ACTORSERVE_API_KEYS or ACTORSERVE_ADMIN_KEYS (or api_keys/admin_keys in "
              "the config file), or pass --allow-unauthenticated (config key "
              "allow_unauthenticated) to serve this address without keys");
+}
+
+std::vector<endpoint> parse_endpoints(const std::string& text, const std::string& name) {
+  std::vector<endpoint> result;
+  for (const auto& item : split_keys(text)) {
+    auto colon = item.rfind(':');
+    int64_t port = 0;
+    auto digits = std::string_view{item}.substr(colon == std::string::npos ? 0 : colon + 1);
+    auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
+    if (colon == std::string::npos || colon == 0 || error != std::errc() ||
+        end != digits.data() + digits.size() || port < 1 || port > 65535)
+      fail(name, "must be HOST:PORT[,HOST:PORT...], got " + quote(item));
+    result.push_back({item.substr(0, colon), static_cast<uint16_t>(port)});
+  }
+  return result;
+}
+
+bool cluster_tls_enabled(const server_options& options) {
+  return !options.cluster_tls_cert.empty() && !options.cluster_tls_key.empty() &&
+         !options.cluster_tls_ca.empty();
 }
 
 std::string help_text() {

@@ -46,6 +46,21 @@ struct server_options {
   int64_t max_job_bytes = 256 * 1024 * 1024;
   int32_t max_running_jobs = 32; // jobs in the routers at once; the rest queue
 
+  // Cluster (off while cluster_port is 0). Nodes talk CAF's BASP protocol,
+  // over mutual TLS when the three cluster_tls_* files are set.
+  int32_t cluster_port = 0; // publish this node's registry here
+  std::string cluster_host = "127.0.0.1";
+  std::string join;                    // "HOST:PORT,HOST:PORT" peers to connect to
+  std::string node_name;               // "" = cluster_host:cluster_port
+  std::string cluster_tls_cert;        // this node's certificate (PEM)
+  std::string cluster_tls_key;         // its private key (PEM)
+  std::string cluster_tls_ca;          // the private CA that signs every node
+  bool allow_insecure_cluster = false; // plain BASP beyond loopback
+  int64_t cluster_heartbeat_ms = 1000; // CAF's heartbeats are off by default
+  int64_t cluster_timeout_ms = 5000;   // a silent peer is dropped after this
+  int64_t cluster_sync_ms = 1000;      // catalog pull from each peer
+  int64_t cluster_retry_max_ms = 2000; // longest wait between join attempts
+
   // Operations.
   int64_t drain_timeout_s = 30;
   std::string log_format = "json"; // "json" or "text"
@@ -82,5 +97,16 @@ std::string help_text();
 
 /// True for 127.0.0.0/8, ::1 and "localhost".
 bool is_loopback_address(const std::string& host);
+
+struct endpoint {
+  std::string host;
+  uint16_t port = 0;
+};
+
+/// "HOST:PORT,HOST:PORT" -> endpoints; throws config_error naming `name`.
+std::vector<endpoint> parse_endpoints(const std::string& text, const std::string& name);
+
+/// True when the cluster options name the three TLS files.
+bool cluster_tls_enabled(const server_options& options);
 
 } // namespace actorserve

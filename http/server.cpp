@@ -14,6 +14,7 @@
 #include "http/bridge.hpp"
 #include "http/metrics.hpp"
 #include "http/predict_codec.hpp"
+#include "http/status_json.hpp"
 #include "messages/error.hpp"
 
 namespace actorserve {
@@ -191,28 +192,6 @@ template <class T> T value_or_throw(caf::expected<T>&& result) {
   return std::move(*result);
 }
 
-json to_json(const version_status& status) {
-  json result{{"version", status.version},
-              {"state", to_string(status.state)},
-              {"load_time_ms", status.load_time_ms}};
-  if (!status.error.empty())
-    result["error"] = status.error;
-  return result;
-}
-
-json to_json(const model_status& status) {
-  json versions = json::array();
-  for (const auto& version : status.versions)
-    versions.push_back(to_json(version));
-  json traffic = json::object();
-  for (const auto& [version, weight] : status.traffic)
-    traffic[version] = weight;
-  return {{"name", status.name},
-          {"default_version", status.default_version},
-          {"traffic", traffic},
-          {"ready", is_serving(status)},
-          {"versions", versions}};
-}
 
 /// An admin body: a JSON object with only `allowed` keys ("" = `{}`).
 json parse_admin_body(const httplib::Request& req,
@@ -361,7 +340,8 @@ void http_server::install_routes() {
                         options_.default_timeout_ms, options_.max_timeout_ms};
 
   // Everything a predict call and a job submission share: validation, the
-  // model's router and spec, and the preprocessed input batch.
+  // model's predictor (router or replica set) and spec, and the preprocessed
+  // input batch.
   auto prepare = [this, limits](const httplib::Request& req, const std::string& model,
                                 const std::string& pinned) {
     require_json_body(req);
@@ -370,11 +350,11 @@ void http_server::install_routes() {
                       "version"};
     auto body = parse_predict_body(req.body, limits);
     auto deadline = clock::now() + std::chrono::milliseconds{body.parameters.timeout_ms};
-    auto [router, spec] = value_or_throw(ask<router_actor, model_spec>(
+    auto [target, spec] = value_or_throw(ask<predictor_actor, model_spec>(
         system_, registry_, remaining(deadline), atom::resolve_v, model));
     auto input = build_input_batch(body, spec.input, limits);
     return job_submission{
-        router, spec,
+        target, spec,
         predict_request{pinned, std::move(input), remaining(deadline).count()},
         body.parameters.output};
   };
@@ -384,8 +364,10 @@ void http_server::install_routes() {
     auto call = prepare(req, model, pinned);
     auto timeout = std::chrono::milliseconds{call.request.timeout_ms} + reply_grace;
     auto [reply] = value_or_throw(ask<predict_reply>(
-        system_, call.router, timeout, atom::predict_v, std::move(call.request)));
+        system_, call.target, timeout, atom::predict_v, std::move(call.request)));
     res.set_header("X-Model-Version", reply.version);
+    if (!reply.node.empty())
+      res.set_header("X-Served-By", reply.node);
     write_json(res, 200, format_answer(reply, call.spec, call.output));
   };
 

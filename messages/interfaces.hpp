@@ -36,6 +36,10 @@ using unload = caf::atom_constant<caf::atom("unload")>;
 using traffic = caf::atom_constant<caf::atom("traffic")>;
 using drain = caf::atom_constant<caf::atom("drain")>;
 using restart = caf::atom_constant<caf::atom("restart")>;
+using join = caf::atom_constant<caf::atom("join")>;
+using catalog = caf::atom_constant<caf::atom("catalog")>;
+using sync = caf::atom_constant<caf::atom("sync")>;
+using replicas = caf::atom_constant<caf::atom("replicas")>;
 
 constexpr predict predict_v{};
 constexpr forward forward_v{};
@@ -55,6 +59,10 @@ constexpr unload unload_v{};
 constexpr traffic traffic_v{};
 constexpr drain drain_v{};
 constexpr restart restart_v{};
+constexpr join join_v{};
+constexpr catalog catalog_v{};
+constexpr sync sync_v{};
+constexpr replicas replicas_v{};
 
 } // namespace actorserve::atom
 
@@ -96,6 +104,12 @@ struct traffic_split {
   std::map<std::string, int32_t> weights;
 };
 
+/// Whoever answers the predictions of one model: its router on this node, or
+/// the replica set that spreads them over the nodes hosting the model.
+using predictor_actor = caf::typed_actor<
+    // Runs the request on a version (pinned, weighted, default).
+    caf::replies_to<atom::predict, predict_request>::with<predict_reply>>;
+
 /// One per model: the version table, the choice of version, the spec.
 using router_actor = caf::typed_actor<
     // Picks a version (pinned, weighted, default) and delegates to its batcher.
@@ -110,10 +124,41 @@ using router_actor = caf::typed_actor<
     // Sets the default version and the weights of unpinned requests.
     caf::replies_to<atom::traffic, traffic_split>::with<model_status>>;
 
-/// One per node: model name to router.
+/// One model as the node hosting it advertises it to its peers.
+struct hosted_model {
+  model_spec spec;
+  router_actor router;
+  model_status status;
+};
+
+/// What a node hosts: its name and its models.
+struct node_catalog {
+  std::string node;
+  std::vector<hosted_model> models;
+};
+
+/// One node's copy of a model, as a replica set sees it.
+struct replica {
+  std::string node;
+  router_actor router;
+  std::vector<std::string> versions; // available versions
+  bool local = false;
+};
+
+/// One per model hosted on other nodes: spreads predictions over the
+/// replicas (least outstanding requests, local first when equal). A replica
+/// that goes away leaves at once; its pending requests go to another
+/// replica, or are answered `unavailable` when none is left.
+using replica_set_actor = predictor_actor::extend<
+    // From the registry: the replicas now known (replaces the previous list).
+    caf::reacts_to<atom::replicas, std::vector<replica>>>;
+
+/// One per node: model name to router, and the node's view of the cluster.
 using registry_actor = caf::typed_actor<
-    // Replies with the model's router and the spec to pre/post-process with.
-    caf::replies_to<atom::resolve, std::string>::with<router_actor, model_spec>,
+    // Replies with who answers the model's predictions (its router, or a
+    // replica set when other nodes host it too) and the spec to pre- and
+    // post-process with.
+    caf::replies_to<atom::resolve, std::string>::with<predictor_actor, model_spec>,
     // Replies with the status of every model, ordered by name.
     caf::replies_to<atom::list>::with<std::vector<model_status>>,
     // Replies with one model's status.
@@ -123,7 +168,29 @@ using registry_actor = caf::typed_actor<
     // Admin: forwards an unload (model, version) to the model's router.
     caf::replies_to<atom::unload, std::string, std::string>::with<model_status>,
     // Admin: forwards a traffic change to the model's router.
-    caf::replies_to<atom::traffic, std::string, traffic_split>::with<model_status>>;
+    caf::replies_to<atom::traffic, std::string, traffic_split>::with<model_status>,
+    // A peer node introduces its registry (untyped: a typed interface
+    // cannot name itself) and name; replies with this node's name. Both sides
+    // then monitor each other and exchange catalogs.
+    caf::replies_to<atom::join, caf::strong_actor_ptr, std::string>::with<std::string>,
+    // Replies with what this node hosts (its own models only).
+    caf::replies_to<atom::catalog>::with<node_catalog>>;
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, hosted_model& x) {
+  return f(caf::meta::type_name("actorserve::hosted_model"), x.spec, x.router, x.status);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, node_catalog& x) {
+  return f(caf::meta::type_name("actorserve::node_catalog"), x.node, x.models);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, replica& x) {
+  return f(caf::meta::type_name("actorserve::replica"), x.node, x.router, x.versions,
+           x.local);
+}
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, traffic_split& x) {
@@ -133,7 +200,7 @@ typename Inspector::result_type inspect(Inspector& f, traffic_split& x) {
 
 /// An async job as submitted: the prepared request and where it goes.
 struct job_submission {
-  router_actor router;
+  predictor_actor target;
   model_spec spec;
   predict_request request;
   output_options output;
@@ -167,7 +234,7 @@ using job_store_actor = caf::typed_actor<
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, job_submission& x) {
-  return f(caf::meta::type_name("actorserve::job_submission"), x.router, x.spec,
+  return f(caf::meta::type_name("actorserve::job_submission"), x.target, x.spec,
            x.request, x.output);
 }
 

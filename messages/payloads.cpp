@@ -76,4 +76,12 @@ bool is_serving(const model_status& status) {
       [](const version_status& v) { return v.state == version_state::available; });
 }
 
+model_status merge_statuses(std::vector<model_status> parts) {
+  auto merged = std::move(parts.front());
+  for (size_t i = 1; i < parts.size(); ++i)
+    for (auto& version : parts[i].versions)
+      merged.versions.push_back(std::move(version));
+  return merged;
+}
+
 } // namespace actorserve

@@ -51,6 +51,7 @@ struct predict_request {
 struct predict_reply {
   std::string version;
   tensor output;
+  std::string node; // the node that ran it, when a replica set chose one
 };
 
 /// How to present a model's output, from a request's `parameters`.
@@ -68,6 +69,7 @@ struct version_status {
   version_state state = version_state::loading;
   std::string error;        // why it failed, when it did
   int64_t load_time_ms = 0; // loading plus warm-up
+  std::string node;         // the node that hosts this copy of the version
 };
 
 struct model_status {
@@ -79,6 +81,11 @@ struct model_status {
 
 /// True when at least one version of the model is available.
 bool is_serving(const model_status& status);
+
+/// One status for a model hosted on several nodes: every node's versions
+/// (each names its node), the default and traffic of the first. `parts`
+/// must not be empty.
+model_status merge_statuses(std::vector<model_status> parts);
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, tensor& x) {
@@ -99,7 +106,8 @@ typename Inspector::result_type inspect(Inspector& f, predict_request& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, predict_reply& x) {
-  return f(caf::meta::type_name("actorserve::predict_reply"), x.version, x.output);
+  return f(caf::meta::type_name("actorserve::predict_reply"), x.version, x.output,
+           x.node);
 }
 
 template <class Inspector>
@@ -110,7 +118,7 @@ typename Inspector::result_type inspect(Inspector& f, output_options& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, version_status& x) {
   return f(caf::meta::type_name("actorserve::version_status"), x.version, x.state,
-           x.error, x.load_time_ms);
+           x.error, x.load_time_ms, x.node);
 }
 
 template <class Inspector>

@@ -29,6 +29,12 @@ CAF_ADD_TYPE_ID(actorserve, (actorserve::batcher_actor))
 CAF_ADD_TYPE_ID(actorserve, (actorserve::router_actor))
 CAF_ADD_TYPE_ID(actorserve, (actorserve::registry_actor))
 CAF_ADD_TYPE_ID(actorserve, (actorserve::job_store_actor))
+CAF_ADD_TYPE_ID(actorserve, (actorserve::predictor_actor))
+CAF_ADD_TYPE_ID(actorserve, (actorserve::replica_set_actor))
+CAF_ADD_TYPE_ID(actorserve, (actorserve::hosted_model))
+CAF_ADD_TYPE_ID(actorserve, (actorserve::node_catalog))
+CAF_ADD_TYPE_ID(actorserve, (actorserve::replica))
+CAF_ADD_TYPE_ID(actorserve, (std::vector<actorserve::replica>))
 
 CAF_END_TYPE_ID_BLOCK(actorserve)
 

@@ -71,9 +71,10 @@ TEST_F(messages_test, predict_request_and_reply_round_trip) {
     EXPECT_EQ(copy.timeout_ms, 1234);
     expect_equal(copy.input, request.input);
   }
-  predict_reply reply{"3", sample_tensor()};
+  predict_reply reply{"3", sample_tensor(), "node-b"};
   for (const auto& copy : {round_trip(reply), round_trip_in_message(reply)}) {
     EXPECT_EQ(copy.version, "3");
+    EXPECT_EQ(copy.node, "node-b");
     expect_equal(copy.output, reply.output);
   }
 }
@@ -113,8 +114,8 @@ TEST_F(messages_test, model_status_round_trips) {
   model_status status{"digits",
                       "2",
                       {{"1", 30}, {"2", 70}},
-                      {{"1", version_state::failed, "broken archive", 0},
-                       {"2", version_state::available, "", 812}}};
+                      {{"1", version_state::failed, "broken archive", 0, "a:1"},
+                       {"2", version_state::available, "", 812, "b:2"}}};
   for (const auto& copy : {round_trip(status), round_trip_in_message(status)}) {
     EXPECT_EQ(copy.name, "digits");
     EXPECT_EQ(copy.default_version, "2");
@@ -124,9 +125,37 @@ TEST_F(messages_test, model_status_round_trips) {
     EXPECT_EQ(copy.versions[0].error, "broken archive");
     EXPECT_EQ(copy.versions[1].state, version_state::available);
     EXPECT_EQ(copy.versions[1].load_time_ms, 812);
+    EXPECT_EQ(copy.versions[0].node, "a:1");
+    EXPECT_EQ(copy.versions[1].node, "b:2");
   }
   auto listing = round_trip_in_message(std::vector<model_status>{status, status});
   EXPECT_EQ(listing.size(), 2u);
+}
+
+// What registries exchange: catalogs with router handles inside, and the
+// replica lists they give their replica sets.
+TEST_F(messages_test, catalogs_and_replicas_round_trip_with_their_handles) {
+  auto router = caf::actor_cast<router_actor>(
+      system.spawn([]() -> caf::behavior { return {[](int) {}}; }));
+  model_status status{"digits", "1", {}, {{"1", version_state::available, "", 5, "a"}}};
+  model_spec spec;
+  spec.name = "digits";
+  node_catalog catalog{"a", {{spec, router, status}}};
+  auto copy = round_trip_in_message(catalog);
+  EXPECT_EQ(copy.node, "a");
+  ASSERT_EQ(copy.models.size(), 1u);
+  EXPECT_EQ(copy.models[0].spec.name, "digits");
+  EXPECT_EQ(copy.models[0].router.address(), router.address());
+  EXPECT_EQ(copy.models[0].status.versions.at(0).node, "a");
+
+  std::vector<replica> replicas{{"a", router, {"1", "2"}, true}};
+  auto list = round_trip_in_message(replicas);
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(list[0].node, "a");
+  EXPECT_EQ(list[0].router.address(), router.address());
+  EXPECT_EQ(list[0].versions, replicas[0].versions);
+  EXPECT_TRUE(list[0].local);
+  caf::anon_send_exit(router, caf::exit_reason::user_shutdown);
 }
 
 TEST_F(messages_test, batcher_stats_round_trip) {
