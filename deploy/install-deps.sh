@@ -37,6 +37,9 @@ packages=(
     python3-numpy
     # tests / tools
     curl prometheus
+    # deployment tests: real nginx for blue-green, promtool (prometheus),
+    # systemd-analyze, shellcheck, the compose file's YAML
+    nginx systemd shellcheck python3-yaml
 )
 bench_packages=(
     # benchmark: load generator and the Python baseline server

@@ -1,0 +1,303 @@
+// The deployment files: the Dockerfile's runtime stage against the libraries
+// the built binary needs, Prometheus config and rules (promtool), the systemd
+// unit (systemd-analyze verify) and its reload, the compose stack, the scripts
+// (shellcheck) and the CI workflow.
+
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <map>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include "tests/deploy_support.hpp"
+
+namespace actorserve {
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+using testing::quote;
+using testing::run_command;
+
+std::vector<std::string> words(const std::string& text) {
+  std::istringstream in{text};
+  std::vector<std::string> out;
+  for (std::string word; in >> word;)
+    out.push_back(word);
+  return out;
+}
+
+/// The Dockerfile from `FROM ... AS runtime` to the end.
+std::string runtime_stage() {
+  auto dockerfile = testing::read_file(testing::deploy_dir() / "Dockerfile");
+  auto at = dockerfile.find("FROM debian:bookworm-slim AS runtime");
+  return at == std::string::npos ? "" : dockerfile.substr(at);
+}
+
+/// The packages named by the runtime stage's `apt-get install` command.
+std::set<std::string> runtime_packages() {
+  auto stage = std::regex_replace(runtime_stage(), std::regex{"\\\\\n"}, " ");
+  std::smatch install;
+  std::set<std::string> packages;
+  if (!std::regex_search(stage, install, std::regex{"apt-get install ([^&\n]*)"}))
+    return packages;
+  for (const auto& word : words(install[1]))
+    if (word[0] != '-')
+      packages.insert(word);
+  return packages;
+}
+
+TEST(deploy_files, the_dockerfile_runtime_stage_installs_every_library_the_binary_needs) {
+  if (testing::find_tool("dpkg").empty() || testing::find_tool("apt-cache").empty())
+    GTEST_SKIP() << "dpkg/apt-cache not found: this check needs Debian";
+  auto listed = runtime_packages();
+  ASSERT_FALSE(listed.empty()) << "no apt-get install in the Dockerfile's runtime stage";
+
+  // Every library ldd resolves, as written and with symlinks resolved (usrmerge
+  // and the BLAS alternative), asked of dpkg in one call.
+  auto ldd = run_command("ldd " + quote(ACTORSERVE_BINARY));
+  ASSERT_EQ(ldd.code, 0) << ldd.output;
+  ASSERT_EQ(ldd.output.find("not found"), std::string::npos) << ldd.output;
+  std::map<std::string, std::vector<std::string>> candidates; // library -> paths
+  std::string paths;
+  std::regex library{R"((/\S+\.so\S*) \(0x)"};
+  for (std::sregex_iterator it{ldd.output.begin(), ldd.output.end(), library}, end;
+       it != end; ++it) {
+    std::string path = (*it)[1];
+    auto& alternatives = candidates[path];
+    alternatives = {path, fs::canonical(path).string()};
+    if (path.rfind("/usr/", 0) != 0)
+      alternatives.push_back("/usr" + path);
+    else
+      alternatives.push_back(path.substr(4));
+    for (const auto& p : alternatives)
+      paths += " " + quote(p);
+  }
+  ASSERT_GT(candidates.size(), 10u) << ldd.output;
+  auto owners = run_command("dpkg -S" + paths);
+  std::map<std::string, std::string> owner_of; // path -> package
+  std::regex owner_line{R"(^([^:\s,]+)(?::\w+)?(?:, \S+)*: (/\S+)$)"};
+  std::istringstream lines{owners.output};
+  for (std::string line; std::getline(lines, line);) {
+    std::smatch match;
+    if (std::regex_match(line, match, owner_line))
+      owner_of[match[2]] = match[1];
+  }
+  std::set<std::string> needed;
+  for (const auto& [lib, alternatives] : candidates) {
+    std::string package;
+    for (const auto& p : alternatives)
+      if (package.empty() && owner_of.count(p))
+        package = owner_of[p];
+    EXPECT_FALSE(package.empty()) << "no Debian package owns " << lib;
+    if (!package.empty())
+      needed.insert(package);
+  }
+
+  // What apt installs for the listed packages (without recommends).
+  std::string list;
+  for (const auto& package : listed)
+    list += " " + quote(package);
+  auto depends =
+      run_command("apt-cache depends --recurse --installed --no-recommends --no-suggests "
+                  "--no-conflicts --no-breaks --no-replaces --no-enhances" +
+                  list);
+  ASSERT_EQ(depends.code, 0) << depends.output;
+  std::set<std::string> installed;
+  std::istringstream depends_lines{depends.output};
+  for (std::string line; std::getline(depends_lines, line);)
+    if (!line.empty() && line[0] != ' ' && line[0] != '<')
+      installed.insert(line);
+  for (const auto& package : needed)
+    EXPECT_TRUE(installed.count(package))
+        << "the binary needs a library of " << package
+        << ", which the Dockerfile's runtime stage does not install";
+
+  // The libraries the binary names itself (readelf -d) are listed explicitly.
+  auto elf = run_command("readelf -d " + quote(ACTORSERVE_BINARY));
+  std::regex needed_line{R"(\(NEEDED\)\s+Shared library: \[([^\]]+)\])"};
+  for (std::sregex_iterator it{elf.output.begin(), elf.output.end(), needed_line}, end;
+       it != end; ++it)
+    for (const auto& [lib, alternatives] : candidates)
+      if (fs::path{lib}.filename() == (*it)[1].str())
+        for (const auto& p : alternatives)
+          if (owner_of.count(p)) {
+            EXPECT_TRUE(listed.count(owner_of[p]))
+                << (*it)[1] << " comes from " << owner_of[p]
+                << ": name it in the Dockerfile";
+            break;
+          }
+  // The BLAS libtorch finds is OpenBLAS (libblas.so.3 is an alternative).
+  EXPECT_TRUE(listed.count("libopenblas0-openmp"));
+  std::printf(
+      "runtime stage: %zu packages listed, %zu libraries from %zu packages needed\n",
+      listed.size(), candidates.size(), needed.size());
+}
+
+TEST(deploy_files, the_dockerfile_is_multi_stage_slim_and_runs_as_a_user) {
+  auto dockerfile = testing::read_file(testing::deploy_dir() / "Dockerfile");
+  EXPECT_NE(dockerfile.find("FROM debian:bookworm AS build"), std::string::npos);
+  EXPECT_NE(dockerfile.find("RUN deploy/install-deps.sh"), std::string::npos);
+  auto stage = runtime_stage();
+  ASSERT_FALSE(stage.empty()) << "no `FROM debian:bookworm-slim AS runtime`";
+  for (const auto& package : runtime_packages()) {
+    EXPECT_EQ(package.find("-dev"), std::string::npos) << package;
+    EXPECT_FALSE(
+        std::regex_search(package, std::regex{"^(g\\+\\+|gcc|clang|cmake|python)"}))
+        << package;
+  }
+  EXPECT_TRUE(std::regex_search(stage, std::regex{"\nUSER (?!root)\\w+"}));
+  EXPECT_NE(stage.find("COPY --from=build /src/models/repository"), std::string::npos);
+  EXPECT_NE(stage.find("\nEXPOSE 8080"), std::string::npos);
+  EXPECT_NE(stage.find("\nSTOPSIGNAL SIGTERM"), std::string::npos);
+  EXPECT_TRUE(
+      std::regex_search(stage, std::regex{"\nHEALTHCHECK [^\n]*\\\\\n[^\n]*/health"}));
+}
+
+TEST(deploy_files, prometheus_config_and_alert_rules_pass_promtool) {
+  if (testing::find_tool("promtool").empty())
+    GTEST_SKIP() << "promtool not found: install the Debian package 'prometheus'";
+  auto dir = testing::deploy_dir() / "prometheus";
+  auto config =
+      run_command("promtool check config " + quote((dir / "prometheus.yml").string()));
+  EXPECT_EQ(config.code, 0) << config.output;
+  auto rules =
+      run_command("promtool check rules " + quote((dir / "alerts.yml").string()));
+  EXPECT_EQ(rules.code, 0) << rules.output;
+  // Each alert fires on the series it is about (and only then).
+  auto unit =
+      run_command("promtool test rules " + quote((dir / "alerts_test.yml").string()));
+  EXPECT_EQ(unit.code, 0) << unit.output;
+  auto alerts = testing::read_file(dir / "alerts.yml");
+  auto tests = testing::read_file(dir / "alerts_test.yml");
+  for (const auto* alert :
+       {"High5xxRate", "HighPredictLatencyP99", "QueueSaturated", "RejectingOverloaded",
+        "ModelFailed", "NodeDown", "NoTarget"}) {
+    auto name = std::string{"alertname: Actorserve"} + alert;
+    EXPECT_NE(tests.find(name), std::string::npos) << "no unit test for " << alert;
+    EXPECT_NE(alerts.find("alert: Actorserve" + std::string{alert}), std::string::npos);
+  }
+}
+
+TEST(deploy_files, the_systemd_unit_is_sandboxed_and_passes_systemd_analyze_verify) {
+  auto unit =
+      testing::read_file(testing::deploy_dir() / "systemd" / "actorserve.service");
+  for (const auto* line :
+       {"DynamicUser=yes", "ProtectSystem=strict", "ReadOnlyPaths=/srv/actorserve/models",
+        "NoNewPrivileges=yes", "Restart=on-failure", "ExecReload=/bin/kill -HUP $MAINPID",
+        "ExecReload=/usr/local/lib/actorserve/actorserve-reload-models",
+        "KillSignal=SIGTERM"})
+    EXPECT_NE(unit.find(std::string{"\n"} + line), std::string::npos) << line;
+  if (testing::find_tool("systemd-analyze").empty())
+    GTEST_SKIP() << "systemd-analyze not found: install the Debian package 'systemd'";
+  // verify checks that the executables exist: point them at this build.
+  unit = std::regex_replace(unit, std::regex{"/usr/local/bin/actorserve"},
+                            ACTORSERVE_BINARY);
+  unit = std::regex_replace(
+      unit, std::regex{"/usr/local/lib/actorserve/actorserve-reload-models"},
+      (testing::deploy_dir() / "systemd" / "actorserve-reload-models").string());
+  testing::temp_dir dir;
+  testing::write_file(dir.path() / "actorserve.service", unit);
+  auto verified = run_command("cd " + quote(dir.path().string()) +
+                              " && systemd-analyze verify --man=no ./actorserve.service");
+  EXPECT_EQ(verified.code, 0) << verified.output;
+  EXPECT_EQ(verified.output.find("actorserve.service"), std::string::npos)
+      << "systemd-analyze complains:\n"
+      << verified.output;
+}
+
+TEST(deploy_files, exec_reload_rereads_keys_and_loads_new_model_versions) {
+  testing::temp_dir repository;
+  testing::copy_model("digits", repository.path(), {"1"});
+  std::map<std::string, std::string> keys{
+      {"ACTORSERVE_ADMIN_KEYS", "admin-key-1,admin-key-2"}};
+  testing::server_process server{
+      {"--model-repository", repository.path().string(), "--log-level", "info"}, keys};
+  // ExecReload, line 1: SIGHUP re-reads the keys and the server keeps serving.
+  ::kill(server.pid(), SIGHUP);
+  for (int i = 0;
+       i < 100 && server.stderr_text().find("keys_reloaded") == std::string::npos; ++i)
+    std::this_thread::sleep_for(20ms);
+  EXPECT_NE(server.stderr_text().find("keys_reloaded"), std::string::npos);
+  // ExecReload, line 2: a rescan of every model folder picks up version 2.
+  fs::copy(testing::generated_repository() / "digits" / "2",
+           repository.path() / "digits" / "2", fs::copy_options::recursive);
+  auto reloaded = run_command(
+      "ACTORSERVE_ADMIN_KEYS=admin-key-1,admin-key-2 " +
+      quote((testing::deploy_dir() / "systemd" / "actorserve-reload-models").string()) +
+      " " + quote(repository.path().string()) + " " + std::to_string(server.port()));
+  EXPECT_EQ(reloaded.code, 0) << reloaded.output;
+  auto client = server.client();
+  auto status =
+      testing::get_json(client, "/api/v1/models/digits", {{"X-API-Key", "admin-key-1"}});
+  ASSERT_EQ(status.status, 200) << status.body.dump();
+  std::set<std::string> available;
+  for (const auto& version : status.body["versions"])
+    if (version["state"] == "available")
+      available.insert(version["version"].get<std::string>());
+  EXPECT_EQ(available, (std::set<std::string>{"1", "2"})) << status.body.dump();
+  // Without the admin key, the reload is refused and the script says so.
+  auto refused = run_command(
+      quote((testing::deploy_dir() / "systemd" / "actorserve-reload-models").string()) +
+      " " + quote(repository.path().string()) + " " + std::to_string(server.port()));
+  EXPECT_NE(refused.code, 0);
+  EXPECT_NE(refused.output.find("reload of digits failed"), std::string::npos)
+      << refused.output;
+}
+
+TEST(deploy_files, the_compose_stack_has_both_colours_nginx_and_prometheus) {
+  const std::string script = R"(
+import os, sys, yaml
+path = sys.argv[1]
+stack = yaml.safe_load(open(path))
+services = stack["services"]
+assert set(services) == {"blue", "green", "nginx", "prometheus"}, services
+for colour in ("blue", "green"):
+    s = services[colour]
+    assert s["stop_signal"] == "SIGTERM", colour
+    models = [v for v in s["volumes"] if v["target"] == "/models"]
+    assert models and models[0]["read_only"] is True, colour
+    assert "--model-repository=/models" in s["command"], colour
+    assert "ACTORSERVE_API_KEYS" in s["environment"], colour
+def mounts(name):
+    return [v.split(":") for v in services[name]["volumes"] if isinstance(v, str)]
+here = os.path.dirname(path)
+for name in ("nginx", "prometheus"):
+    for m in mounts(name):
+        if m[0].startswith("./"):
+            assert os.path.exists(os.path.join(here, m[0])), m
+            assert m[-1] == "ro", m
+assert ["./nginx/upstream", "/etc/nginx/upstream", "ro"] in mounts("nginx")
+assert ["./prometheus/targets", "/etc/prometheus/targets", "ro"] in mounts("prometheus")
+print("compose ok")
+)";
+  auto check = run_command("/usr/bin/python3 -c " + quote(script) + " " +
+                           quote((testing::deploy_dir() / "compose.yaml").string()));
+  if (check.output.find("No module named 'yaml'") != std::string::npos)
+    GTEST_SKIP() << "python3-yaml not installed (deploy/install-deps.sh installs it)";
+  EXPECT_EQ(check.code, 0) << check.output;
+}
+
+TEST(deploy_files, the_shell_scripts_pass_shellcheck) {
+  if (testing::find_tool("shellcheck").empty())
+    GTEST_SKIP() << "shellcheck not found: install the Debian package 'shellcheck'";
+  auto d = testing::deploy_dir();
+  auto checked = run_command(
+      "shellcheck " + quote((d / "bluegreen.sh").string()) + " " +
+      quote((d / "dev.sh").string()) + " " + quote((d / "install-deps.sh").string()) +
+      " " + quote((d / "systemd" / "actorserve-reload-models").string()));
+  EXPECT_EQ(checked.code, 0) << checked.output;
+}
+
+TEST(deploy_files, the_github_workflow_runs_the_readme_test_command) {
+  auto workflow = testing::read_file(fs::path{ACTORSERVE_SOURCE_DIR} / ".github" /
+                                     "workflows" / "ci.yml");
+  EXPECT_NE(workflow.find("run: ./deploy/dev.sh test"), std::string::npos) << workflow;
+  EXPECT_NE(workflow.find("debian:bookworm"), std::string::npos) << workflow;
+}
+
+} // namespace
+} // namespace actorserve
