@@ -301,3 +301,67 @@ TEST(deploy_files, the_github_workflow_runs_the_readme_test_command) {
 
 } // namespace
 } // namespace actorserve
+
+namespace actorserve {
+namespace {
+
+// A stand-in for `docker` that logs each call and plays a compose stack where
+// blue serves: the idle colour is ready at once, nginx's workers change on
+// reload, a stopped colour exited 0.
+constexpr const char* fake_docker = R"(#!/usr/bin/env bash
+set -euo pipefail
+here=$(dirname "$0")
+echo "$*" >>"$here/calls"
+[[ $1 == inspect ]] && { echo 0; exit 0; }
+shift 3 # compose -f FILE
+case "$*" in
+    "ps -q --status running nginx") echo nginx-container ;;
+    "ps -aq "*) echo "$2-container" ;;
+    "exec -T nginx nginx -s reload") touch "$here/reloaded" ;;
+    "exec -T nginx sh -c "*) [[ -e $here/reloaded ]] && printf '21\n22\n' || printf '11\n12\n' ;;
+esac
+)";
+
+TEST(deploy_files, bluegreen_drives_the_compose_stack_in_order) {
+  testing::temp_dir dir;
+  testing::write_file(dir.path() / "bin" / "docker", fake_docker);
+  fs::permissions(dir.path() / "bin" / "docker", fs::perms::owner_all);
+  auto upstream = dir.path() / "upstream" / "actorserve.conf";
+  auto targets = dir.path() / "targets" / "actorserve.json";
+  testing::write_file(upstream, "upstream actorserve {\n    server blue:8080;\n}\n");
+  auto switched =
+      run_command("PATH=" + quote(dir.path().string() + "/bin:" + std::getenv("PATH")) +
+                  " " + quote((testing::deploy_dir() / "bluegreen.sh").string()) +
+                  " --compose --upstream " + quote(upstream.string()) + " --targets " +
+                  quote(targets.string()) + " switch");
+  ASSERT_EQ(switched.code, 0) << switched.output;
+  EXPECT_NE(switched.output.find("blue drained and exited 0"), std::string::npos)
+      << switched.output;
+  EXPECT_NE(testing::read_file(upstream).find("server green:8080 "), std::string::npos);
+  EXPECT_EQ(json::parse(testing::read_file(targets))[0]["targets"][0], "green:8080");
+
+  // Start green, wait for its /ready, reload nginx, then stop blue (SIGTERM).
+  auto calls = testing::read_file(dir.path() / "bin" / "calls");
+  auto compose = "compose -f " + (testing::deploy_dir() / "compose.yaml").string() + " ";
+  std::vector<std::string> order{compose + "up -d --no-deps green",
+                                 compose + "exec -T green curl -fsS -o /dev/null "
+                                           "http://127.0.0.1:8080/ready",
+                                 compose + "exec -T nginx nginx -s reload",
+                                 compose + "stop -t 60 blue"};
+  size_t at = 0;
+  for (const auto& call : order) {
+    auto found = calls.find(call, at);
+    ASSERT_NE(found, std::string::npos) << "missing, or out of order: " << call << "\n"
+                                        << calls;
+    at = found;
+  }
+  EXPECT_EQ(
+      run_command("PATH=" + quote(dir.path().string() + "/bin:" + std::getenv("PATH")) +
+                  " " + quote((testing::deploy_dir() / "bluegreen.sh").string()) +
+                  " --compose --upstream " + quote(upstream.string()) + " status")
+          .output,
+      "green green:8080\n");
+}
+
+} // namespace
+} // namespace actorserve
