@@ -2,11 +2,31 @@
 
 #include <fstream>
 
+#include <dlfcn.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
 #include <caf/openssl/all.hpp>
 
 #include "config/logging.hpp"
+
+// libcaf_openssl 0.17 never clears OpenSSL's per-thread error queue, and
+// every TLS connection of a node runs on the middleman's one thread. So one
+// failed handshake (a plain or foreign-CA peer knocking) leaves an error
+// that the next SSL_get_error of a healthy connection reports as its own,
+// and CAF drops that connection. This definition takes the place of
+// libssl's for libcaf_openssl (the executable's symbols come first): it asks
+// libssl, then clears the queue, so an error stays with its own connection.
+extern "C" int SSL_get_error(const SSL* ssl, int ret) {
+  using function = int (*)(const SSL*, int);
+  static const auto libssl_get_error =
+      reinterpret_cast<function>(::dlsym(RTLD_NEXT, "SSL_get_error"));
+  auto result = libssl_get_error(ssl, ret);
+  ERR_clear_error();
+  return result;
+}
 
 namespace actorserve {
 
