@@ -101,7 +101,7 @@ start_colour() {
     # shellcheck disable=SC2016 # expanded by the inner bash
     setsid bash -c '"$@" & echo $! >"$0.pid"; wait $!; echo $? >"$0.exit"' \
         "$state/$colour" "$binary" --host "$host" --port 0 "$@" \
-        >"$state/$colour.out" 2>"$state/$colour.log" </dev/null &
+        >"$state/$colour.out" 2>>"$state/$colour.log" </dev/null &
     local deadline=$((SECONDS + ready_timeout_s)) line
     until line=$(grep -m1 -o 'ready on http://.*' "$state/$colour.out" 2>/dev/null); do
         if [[ -e $state/$colour.exit ]] || ((SECONDS > deadline)); then

@@ -7,7 +7,9 @@
 #include <algorithm>
 #include <atomic>
 #include <fstream>
+#include <map>
 #include <mutex>
+#include <sstream>
 #include <thread>
 
 #include "tests/deploy_support.hpp"
@@ -31,6 +33,7 @@ std::string first_digit_body() {
 struct record {
   clock_type::time_point start, end;
   std::string version; // "" when it failed
+  std::string id;      // X-Request-Id
 };
 
 class bluegreen_e2e : public ::testing::Test {
@@ -69,8 +72,9 @@ protected:
   }
 
   std::string repository_flags(const std::string& version) {
+    // Info: the access lines show which requests each colour served.
     return "--model-repository " +
-           testing::quote((dir.path() / ("v" + version)).string()) + " --log-level warn";
+           testing::quote((dir.path() / ("v" + version)).string()) + " --log-level info";
   }
 
   httplib::Client client(bool keep_alive) const {
@@ -104,17 +108,20 @@ TEST_F(bluegreen_e2e, three_switches_under_load_fail_no_request) {
   std::vector<std::string> failures;
   std::vector<std::thread> clients;
   for (int t = 0; t < 12; ++t)
-    clients.emplace_back([&, keep_alive = t < 8] {
+    clients.emplace_back([&, t, keep_alive = t < 8] {
       auto http = client(keep_alive);
       std::vector<record> mine;
       std::vector<std::string> failed;
-      while (!stop) {
-        record r{clock_type::now(), {}, {}};
+      for (int n = 0; !stop; ++n) {
+        record r{
+            clock_type::now(), {}, {}, "c" + std::to_string(t) + "-" + std::to_string(n)};
+        httplib::Headers id{{"X-Request-Id", r.id}};
         auto result =
-            http.Post("/api/v1/models/digits/predict", body, "application/json");
-        if (!result && keep_alive) {
+            http.Post("/api/v1/models/digits/predict", id, body, "application/json");
+        if (!result && keep_alive) { // the same request again, with the same id
           resent += 1;
-          result = http.Post("/api/v1/models/digits/predict", body, "application/json");
+          result =
+              http.Post("/api/v1/models/digits/predict", id, body, "application/json");
         }
         r.end = clock_type::now();
         auto answer = testing::to_answer(result);
@@ -181,6 +188,32 @@ TEST_F(bluegreen_e2e, three_switches_under_load_fail_no_request) {
     EXPECT_GT(after, 0) << "no answers after switch " << i + 1;
     EXPECT_EQ(wrong, 0) << "after switch " << i + 1 << " to version " << s.to;
   }
+
+  // The colours' access lines: every request served exactly once (a request
+  // sent again had never reached a server), by the version it answered with.
+  auto stopped = bluegreen("stop");
+  ASSERT_EQ(stopped.code, 0) << stopped.output;
+  std::map<std::string, std::string> served_by; // request id -> version
+  int served_twice = 0;
+  for (const auto* colour : {"blue", "green"}) {
+    std::istringstream log{
+        testing::read_file(dir.path() / "state" / (colour + std::string{".log"}))};
+    for (std::string line; std::getline(log, line);) {
+      auto entry = json::parse(line, nullptr, false);
+      if (entry.is_object() && entry.value("event", "") == "access" &&
+          entry.value("route", "") == "/api/v1/models/{model}/predict")
+        served_twice +=
+            !served_by.emplace(entry.value("request_id", ""), entry.value("version", ""))
+                 .second;
+    }
+  }
+  EXPECT_EQ(served_twice, 0);
+  EXPECT_EQ(served_by.size(), records.size());
+  int mismatched = 0;
+  for (const auto& r : records)
+    mismatched += served_by.count(r.id) == 0 || served_by[r.id] != r.version;
+  EXPECT_EQ(mismatched, 0) << "requests the clients saw answered that no colour logged";
+
   auto ms = std::chrono::duration<double, std::milli>(longest_during_switch).count();
   std::printf("blue-green: %zu requests in all, %d served during the 3 switches, "
               "longest request during a switch %.1f ms, %d resent after nginx closed an "
