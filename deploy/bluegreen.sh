@@ -96,6 +96,10 @@ start_colour() {
         return
     fi
     [[ -x $binary ]] || binary=$(command -v actorserve) || die "no actorserve binary"
+    if [[ -s $state/$colour.pid && ! -e $state/$colour.exit ]] &&
+        kill -0 "$(cat "$state/$colour.pid")" 2>/dev/null; then
+        die "$colour is still running (pid $(cat "$state/$colour.pid")): '$0 stop' it first"
+    fi
     rm -f "$state/$colour".{pid,port,exit,out}
     # setsid: the colour outlives this script and the caller's terminal.
     # shellcheck disable=SC2016 # expanded by the inner bash
@@ -106,6 +110,7 @@ start_colour() {
     until line=$(grep -m1 -o 'ready on http://.*' "$state/$colour.out" 2>/dev/null); do
         if [[ -e $state/$colour.exit ]] || ((SECONDS > deadline)); then
             tail -n 20 "$state/$colour.log" >&2 || true
+            kill -KILL "$(cat "$state/$colour.pid" 2>/dev/null)" 2>/dev/null || true
             die "$colour did not start"
         fi
         sleep 0.1
