@@ -36,7 +36,7 @@ struct record {
   std::string id;      // X-Request-Id
 };
 
-class bluegreen_e2e : public ::testing::Test {
+class deploy_bluegreen_e2e : public ::testing::Test {
 protected:
   void SetUp() override {
     if (testing::find_tool("nginx").empty())
@@ -89,7 +89,7 @@ protected:
   std::unique_ptr<testing::nginx_process> nginx;
 };
 
-TEST_F(bluegreen_e2e, three_switches_under_load_fail_no_request) {
+TEST_F(deploy_bluegreen_e2e, three_switches_under_load_fail_no_request) {
   auto first = bluegreen("switch", repository_flags("1"));
   ASSERT_EQ(first.code, 0) << first.output;
   ASSERT_NE(first.output.find("blue\n"), std::string::npos) << first.output;
@@ -223,7 +223,7 @@ TEST_F(bluegreen_e2e, three_switches_under_load_fail_no_request) {
   RecordProperty("longest_ms_during_switch", std::to_string(ms));
 }
 
-TEST_F(bluegreen_e2e, a_colour_that_never_gets_ready_leaves_the_old_one_serving) {
+TEST_F(deploy_bluegreen_e2e, a_colour_that_never_gets_ready_leaves_the_old_one_serving) {
   auto first = bluegreen("switch", repository_flags("1"));
   ASSERT_EQ(first.code, 0) << first.output;
   nginx->start();
