@@ -168,6 +168,14 @@ TEST_F(deploy_bluegreen_e2e, three_switches_under_load_fail_no_request) {
   // (the old one has exited), and every switch moved the answers.
   std::sort(records.begin(), records.end(),
             [](const record& a, const record& b) { return a.start < b.start; });
+  int before = 0, before_wrong = 0;
+  for (const auto& r : records)
+    if (r.end < switches.front().start) {
+      before += 1;
+      before_wrong += r.version != "1";
+    }
+  EXPECT_GT(before, 0);
+  EXPECT_EQ(before_wrong, 0) << "blue serves version 1";
   int served_during_switches = 0;
   clock_type::duration longest_during_switch{};
   for (size_t i = 0; i < switches.size(); ++i) {
