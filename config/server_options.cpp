@@ -205,14 +205,27 @@ const std::vector<option_descriptor>& option_table() {
                      &o::keep_alive_timeout_s, 1, 3600,
                      "idle time before a kept-alive connection is closed"),
       integer_option("--read-timeout-s", "read_timeout_s", "SECONDS", &o::read_timeout_s,
-                     1, 3600, "longest wait for a request to arrive"),
+                     1, 3600,
+                     "longest wait for a request to arrive; its request line and "
+                     "headers must all arrive within it (else 408)"),
       integer_option("--write-timeout-s", "write_timeout_s", "SECONDS",
                      &o::write_timeout_s, 1, 3600,
                      "longest wait for a response to be sent"),
+      integer_option("--request-timeout-s", "request_timeout_s", "SECONDS",
+                     &o::request_timeout_s, 1, 3600,
+                     "longest time to receive a whole request, body included"),
+      integer_option("--max-pending-connections", "max_pending_connections", "N",
+                     &o::max_pending_connections, 1, 1'000'000,
+                     "connections waiting for a free HTTP thread; more are answered 503 "
+                     "and closed"),
       integer_option("--max-body-bytes", "max_body_bytes", "BYTES", &o::max_body_bytes, 1,
                      tebibyte, "largest request body; larger ones get 413"),
       integer_option("--max-header-count", "max_header_count", "N", &o::max_header_count,
                      1, 10000, "most header lines in a request; more get 431"),
+      integer_option("--max-header-bytes", "max_header_bytes", "BYTES",
+                     &o::max_header_bytes, 1024, 16 * 1024 * 1024,
+                     "most bytes of a request line and headers (each line at most 8 "
+                     "KiB); more get 431, a longer request line 414"),
       integer_option("--max-instances-per-request", "max_instances_per_request", "N",
                      &o::max_instances_per_request, 1, 1'000'000,
                      "most instances in one predict request"),
@@ -224,6 +237,32 @@ const std::vector<option_descriptor>& option_table() {
                      "deadline of a request without parameters.timeout_ms"),
       integer_option("--max-timeout-ms", "max_timeout_ms", "MS", &o::max_timeout_ms, 1,
                      day_s * 1000, "largest parameters.timeout_ms a client may ask for"),
+      integer_option("--predict-rate-per-s", "predict_rate_per_s", "N",
+                     &o::predict_rate_per_s, 0, 1'000'000,
+                     "requests per second of each predict key; 0 = unlimited; over "
+                     "it: 429 with Retry-After"),
+      integer_option("--predict-burst", "predict_burst", "N", &o::predict_burst, 1,
+                     10'000'000, "requests a predict key may send at once"),
+      integer_option("--admin-rate-per-s", "admin_rate_per_s", "N", &o::admin_rate_per_s,
+                     0, 1'000'000,
+                     "requests per second of each admin key; 0 = unlimited"),
+      integer_option("--admin-burst", "admin_burst", "N", &o::admin_burst, 1, 10'000'000,
+                     "requests an admin key may send at once"),
+      integer_option("--anonymous-rate-per-s", "anonymous_rate_per_s", "N",
+                     &o::anonymous_rate_per_s, 0, 1'000'000,
+                     "requests per second of each client IP without a valid key (every "
+                     "client when auth is off; failed auth counts too); 0 = unlimited"),
+      integer_option("--anonymous-burst", "anonymous_burst", "N", &o::anonymous_burst, 1,
+                     10'000'000, "requests a client IP without a key may send at once"),
+      integer_option("--rate-limit-max-clients", "rate_limit_max_clients", "N",
+                     &o::rate_limit_max_clients, 1, 10'000'000,
+                     "clients with a rate-limit bucket at once; beyond it new clients "
+                     "share one bucket per role"),
+      string_option("--trusted-proxies", "trusted_proxies", "IPS", &o::trusted_proxies,
+                    {},
+                    "comma-separated proxy IPs whose X-Forwarded-For names the client "
+                    "(for rate limits and logs); from any other peer it is ignored",
+                    true),
       integer_option("--load-timeout-s", "load_timeout_s", "SECONDS", &o::load_timeout_s,
                      1, day_s, "longest loading plus warm-up of one model version"),
       integer_option("--torch-threads", "torch_threads", "N", &o::torch_threads, 1, 1024,
@@ -505,6 +544,11 @@ void validate(const server_options& options) {
     fail("default_timeout_ms (--default-timeout-ms)",
          "must not exceed max_timeout_ms (" + std::to_string(options.max_timeout_ms) +
              "), got " + std::to_string(options.default_timeout_ms));
+  for (const std::string& proxy : split_keys(options.trusted_proxies)) {
+    if (!is_ip_address(proxy))
+      fail("trusted_proxies (--trusted-proxies)",
+           "must be comma-separated IPv4 or IPv6 addresses, got " + quote(proxy));
+  }
   for (const key_list_descriptor& keys : key_list_table()) {
     for (const std::string& key : options.*(keys.member)) {
       if (trim(key).empty())
@@ -572,6 +616,13 @@ std::string help_text() {
   out << "With no keys, authentication is off and only loopback addresses may be used\n"
          "unless --allow-unauthenticated is given.\n";
   return out.str();
+}
+
+bool is_ip_address(const std::string& text) {
+  in_addr v4{};
+  in6_addr v6{};
+  return inet_pton(AF_INET, text.c_str(), &v4) == 1 ||
+         inet_pton(AF_INET6, text.c_str(), &v6) == 1;
 }
 
 bool is_loopback_address(const std::string& host) {

@@ -26,14 +26,29 @@ struct server_options {
   int32_t keep_alive_timeout_s = 5;
   int32_t read_timeout_s = 10;
   int32_t write_timeout_s = 10;
+  int32_t request_timeout_s = 60;         // the whole request, body included
+  int32_t max_pending_connections = 1024; // accepted, waiting for a thread
 
   // Request limits.
   int64_t max_body_bytes = 10 * 1024 * 1024;
-  int32_t max_header_count = 100; // more header lines get 431
+  int32_t max_header_count = 100;       // more header lines get 431
+  int32_t max_header_bytes = 64 * 1024; // request line and headers; more get 431
   int32_t max_instances_per_request = 1024;
   int64_t max_image_pixels = 4096 * 4096;
   int64_t default_timeout_ms = 30000; // deadline when parameters.timeout_ms is absent
   int64_t max_timeout_ms = 300000;
+
+  // Rate limits: token buckets per API key (per client IP without a key);
+  // a rate of 0 turns that role's limit off.
+  int32_t predict_rate_per_s = 1000; // per predict key
+  int32_t predict_burst = 2000;
+  int32_t admin_rate_per_s = 100; // per admin key
+  int32_t admin_burst = 200;
+  int32_t anonymous_rate_per_s = 1000; // per client IP, without a valid key
+  int32_t anonymous_burst = 2000;
+  int32_t rate_limit_max_clients = 100000; // buckets tracked at once
+  // Comma-separated proxy IPs whose X-Forwarded-For is believed.
+  std::string trusted_proxies;
 
   // Models.
   int64_t load_timeout_s = 300;        // loading plus warm-up of one version
@@ -94,6 +109,9 @@ void validate(const server_options& options);
 
 /// The `--help` text: every flag and config key with its default.
 std::string help_text();
+
+/// True for an IPv4 or IPv6 address literal.
+bool is_ip_address(const std::string& text);
 
 /// True for 127.0.0.0/8, ::1 and "localhost".
 bool is_loopback_address(const std::string& host);

@@ -25,6 +25,8 @@ done
 packages=(
     # build
     cmake g++ make pkg-config ccache ninja-build clang-format
+    # the libFuzzer target (fuzz/run.sh): clang with its sanitizer runtimes
+    clang
     # libraries
     libtorch-dev libcaf-dev libcpp-httplib-dev libopencv-dev libspdlog-dev
     nlohmann-json3-dev libgtest-dev libgmock-dev prometheus-cpp-dev libssl-dev

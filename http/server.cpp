@@ -1,19 +1,20 @@
 #include "http/server.hpp"
 
 #include <chrono>
-#include <random>
-
-#include <sys/socket.h>
 
 #include <httplib.h>
 #include <nlohmann/json.hpp>
+#include <openssl/sha.h>
 
 #include "config/logging.hpp"
 #include "config/model_repository.hpp" // is_version_name
 #include "http/auth.hpp"
 #include "http/bridge.hpp"
+#include "http/client_address.hpp"
+#include "http/edge_server.hpp"
 #include "http/metrics.hpp"
 #include "http/predict_codec.hpp"
+#include "http/rate_limiter.hpp"
 #include "http/status_json.hpp"
 #include "messages/error.hpp"
 
@@ -37,13 +38,21 @@ void write_json(httplib::Response& res, int status, const json& body) {
                   "application/json");
 }
 
-void write_error(httplib::Response& res, const api_error& error) {
+void write_error(httplib::Response& res, const api_error& error,
+                 std::chrono::seconds retry_after = std::chrono::seconds{1}) {
   json detail{{"code", code_name(error.code)}, {"message", error.message}};
   if (!error.field.empty())
     detail["field"] = error.field;
   if (wants_retry_after(error.code))
-    res.set_header("Retry-After", "1");
+    res.set_header("Retry-After", std::to_string(retry_after.count()));
   write_json(res, http_status(error.code), json{{"error", detail}});
+}
+
+/// Ends the connection after this response: the rest of what the client sent
+/// (an unread or refused body) must never be read as a next request.
+void close_after_response(httplib::Response& res) {
+  res.set_header("Connection", "close");
+  edge_server::close_after_response();
 }
 
 /// The error for a status that cpp-httplib produced itself (no route, body
@@ -75,12 +84,7 @@ std::string request_id_for(const httplib::Request& req) {
   if (!given.empty() && given.size() <= 128 &&
       std::all_of(given.begin(), given.end(), is_token_char))
     return given;
-  thread_local std::mt19937_64 random{std::random_device{}()};
-  char text[33];
-  std::snprintf(text, sizeof text, "%016llx%016llx",
-                static_cast<unsigned long long>(random()),
-                static_cast<unsigned long long>(random()));
-  return text;
+  return random_request_id();
 }
 
 /// Runs a handler; an api_error it throws becomes the error body.
@@ -96,13 +100,69 @@ void run_guarded(const Handler& handler, const httplib::Request& req,
   }
 }
 
-/// A handler for callers with the `required` access.
+/// What every routed request passes before its handler runs: the caller is
+/// identified (a valid API key, else the client IP), charged one token of its
+/// rate limit, then its key is checked against the route. Requests with a
+/// missing or wrong key are charged to their IP, so guessing keys is rate
+/// limited too. Shared by all HTTP threads; holds no mutable state itself.
+class gatekeeper {
+public:
+  gatekeeper(const key_store& keys, rate_limiter& limiter,
+             const client_address_resolver& clients, metrics& stats)
+      : keys_(keys), limiter_(limiter), clients_(clients), stats_(stats) {}
+
+  /// The client address for limits and logs (X-Forwarded-For only from a
+  /// trusted proxy).
+  std::string client_ip(const httplib::Request& req) const {
+    return clients_.client_ip(req.remote_addr, req.get_header_value("X-Forwarded-For"));
+  }
+
+  /// True when the request may reach its handler; else the refusal is
+  /// written to `res`.
+  bool admit(const httplib::Request& req, httplib::Response& res, access required) const {
+    auto key = req.get_header_value("X-API-Key");
+    auto caller = key.empty() ? role::none : keys_.role_of(key);
+    auto client = caller == role::none ? "ip:" + client_ip(req) : "key:" + digest_of(key);
+    if (auto wait = limiter_.acquire(client, caller)) {
+      stats_.count_rejection("rate_limited");
+      write_error(res, {ec::rate_limited, "too many requests; retry later", {}}, *wait);
+      return false;
+    }
+    if (auto denied = check_access(keys_, required, key)) {
+      write_error(res, *denied);
+      return false;
+    }
+    return true;
+  }
+
+private:
+  /// Buckets are named by the key's digest: no key is kept in the table.
+  static std::string digest_of(const std::string& key) {
+    unsigned char digest[SHA256_DIGEST_LENGTH];
+    SHA256(reinterpret_cast<const unsigned char*>(key.data()), key.size(), digest);
+    return {reinterpret_cast<const char*>(digest), sizeof digest};
+  }
+
+  const key_store& keys_;
+  rate_limiter& limiter_;
+  const client_address_resolver& clients_;
+  metrics& stats_;
+};
+
+/// A handler for callers with the `required` access, within their rate.
 template <class Handler>
-httplib::Server::Handler guarded(const key_store& keys, access required,
+httplib::Server::Handler guarded(const gatekeeper& gate, access required,
                                  Handler handler) {
-  return [&keys, required, handler](const httplib::Request& req, httplib::Response& res) {
-    if (auto denied = check_access(keys, required, req.get_header_value("X-API-Key")))
-      return write_error(res, *denied);
+  return [gate, required, handler](const httplib::Request& req, httplib::Response& res) {
+    if (gate.admit(req, res, required))
+      run_guarded(handler, req, res);
+  };
+}
+
+/// A handler for the probes (/health, /ready): no key and no rate limit, so
+/// an orchestrator's checks never fail because of other clients.
+template <class Handler> httplib::Server::Handler probe(Handler handler) {
+  return [handler](const httplib::Request& req, httplib::Response& res) {
     run_guarded(handler, req, res);
   };
 }
@@ -110,22 +170,21 @@ httplib::Server::Handler guarded(const key_store& keys, access required,
 /// Body bytes of the request being served on this thread, for the access log.
 thread_local size_t request_body_bytes = 0;
 
-/// A handler for requests with a body: the caller's access is checked before
-/// any of the body is read, and the body is counted as it arrives, whatever
-/// its framing, so a chunked body cannot grow past `max_body` (cpp-httplib
-/// 0.11 bounds only Content-Length bodies). Over the limit: 413, connection
-/// closed.
+/// A handler for requests with a body: the caller's access and rate are
+/// checked before any of the body is read, and the body is counted as it arrives,
+/// whatever its framing, so a chunked body cannot grow past `max_body` (cpp-httplib 0.11
+/// bounds only Content-Length bodies). Over the limit: 413, connection closed.
 template <class Handler>
 httplib::Server::HandlerWithContentReader
-guarded_with_body(const key_store& keys, access required, size_t max_body,
+guarded_with_body(const gatekeeper& gate, access required, size_t max_body,
                   Handler handler) {
-  return [&keys, required, max_body, handler](const httplib::Request& req,
-                                              httplib::Response& res,
-                                              const httplib::ContentReader& read) {
+  return [gate, required, max_body, handler](const httplib::Request& req,
+                                             httplib::Response& res,
+                                             const httplib::ContentReader& read) {
     request_body_bytes = 0;
-    if (auto denied = check_access(keys, required, req.get_header_value("X-API-Key"))) {
-      res.set_header("Connection", "close");
-      return write_error(res, *denied);
+    if (!gate.admit(req, res, required)) {
+      close_after_response(res); // the body stays unread
+      return;
     }
     std::string body;
     bool too_large = false;
@@ -136,18 +195,16 @@ guarded_with_body(const key_store& keys, access required, size_t max_body,
       return !too_large;
     });
     request_body_bytes = body.size();
-    // cpp-httplib refuses a Content-Length over the limit before reading.
-    auto declared =
-        std::strtoull(req.get_header_value("Content-Length").c_str(), nullptr, 10);
-    if (too_large || declared > max_body) {
-      res.set_header("Connection", "close");
+    // A declared Content-Length over the limit never gets here (framing_error).
+    if (too_large) {
+      close_after_response(res);
       return write_error(
           res, {ec::payload_too_large,
                 "the request body is over " + std::to_string(max_body) + " bytes",
                 {}});
     }
     if (!complete) {
-      res.set_header("Connection", "close");
+      close_after_response(res);
       return write_error(res, {ec::invalid_request, "the request body ended early", {}});
     }
     auto with_body = req; // its matches still point into req.path, alive here
@@ -156,19 +213,48 @@ guarded_with_body(const key_store& keys, access required, size_t max_body,
   };
 }
 
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() &&
+         std::equal(a.begin(), a.end(), b.begin(), [](unsigned char x, unsigned char y) {
+           return std::tolower(x) == std::tolower(y);
+         });
+}
+
+/// A Content-Length is 1 to 18 digits: no sign, no spaces, no overflow.
+bool is_sane_length(const std::string& value) {
+  return !value.empty() && value.size() <= 18 &&
+         std::all_of(value.begin(), value.end(),
+                     [](unsigned char c) { return std::isdigit(c) != 0; });
+}
+
 /// Requests whose framing is ambiguous or oversized, refused before routing:
 /// Content-Length together with Transfer-Encoding (request smuggling), more
-/// than one Content-Length, and more header lines than `max_headers`.
-std::optional<api_error> framing_error(const httplib::Request& req, int32_t max_headers) {
+/// than one Content-Length, a Content-Length that is not a plain number,
+/// transfer codings other than chunked, more header lines than `max_headers`
+/// and a declared body over `max_body` (before cpp-httplib reads or skips it).
+std::optional<api_error> framing_error(const httplib::Request& req, int32_t max_headers,
+                                       uint64_t max_body) {
   if (static_cast<int64_t>(req.headers.size()) > max_headers)
     return api_error{ec::header_fields_too_large, "too many header lines", {}};
   auto lengths = req.headers.count("Content-Length");
   if (lengths > 1)
     return api_error{ec::invalid_request, "more than one Content-Length",
                      "Content-Length"};
+  if (lengths == 1 && !is_sane_length(req.get_header_value("Content-Length")))
+    return api_error{ec::invalid_request, "Content-Length is not a plain number",
+                     "Content-Length"};
+  auto codings = req.headers.count("Transfer-Encoding");
+  if (codings > 1 ||
+      (codings == 1 && !iequals(req.get_header_value("Transfer-Encoding"), "chunked")))
+    return api_error{ec::invalid_request, "the only transfer coding taken is chunked",
+                     "Transfer-Encoding"};
   if (lengths == 1 && req.has_header("Transfer-Encoding"))
     return api_error{ec::invalid_request, "both Content-Length and Transfer-Encoding",
                      "Transfer-Encoding"};
+  if (lengths == 1 && std::stoull(req.get_header_value("Content-Length")) > max_body)
+    return api_error{ec::payload_too_large,
+                     "the request body is over " + std::to_string(max_body) + " bytes",
+                     {}};
   return std::nullopt;
 }
 
@@ -250,23 +336,59 @@ std::chrono::milliseconds remaining(clock::time_point deadline) {
       std::chrono::milliseconds{1});
 }
 
-} // namespace
+rate_limiter_options rate_limits_of(const server_options& options) {
+  rate_limiter_options limits;
+  limits.predict = {double(options.predict_rate_per_s), double(options.predict_burst)};
+  limits.admin = {double(options.admin_rate_per_s), double(options.admin_burst)};
+  limits.anonymous = {double(options.anonymous_rate_per_s),
+                      double(options.anonymous_burst)};
+  limits.max_clients = static_cast<size_t>(options.rate_limit_max_clients);
+  return limits;
+}
 
-/// cpp-httplib 0.11 listens with a backlog of 5, so bursts of new connections
-/// are reset; listen() again on the bound socket raises it (Linux allows it).
-class backlog_server : public httplib::Server {
-public:
-  bool set_backlog(int backlog) { return ::listen(svr_sock_, backlog) == 0; }
-};
+edge_limits edge_limits_of(const server_options& options) {
+  edge_limits limits;
+  limits.worker_threads = static_cast<size_t>(options.http_threads);
+  limits.max_pending_connections = static_cast<size_t>(options.max_pending_connections);
+  limits.max_header_bytes = static_cast<size_t>(options.max_header_bytes);
+  limits.header_timeout = std::chrono::seconds{options.read_timeout_s};
+  limits.request_timeout = std::chrono::seconds{options.request_timeout_s};
+  return limits;
+}
+
+/// The access log line and metrics of a request.
+void record_access(metrics& stats, const std::string& request_id,
+                   const std::string& client_ip, const std::string& method,
+                   const std::string& route, const std::string& model,
+                   const std::string& version, int status, double seconds,
+                   size_t input_bytes) {
+  stats.observe_request(method, route, status, seconds);
+  log_event(spdlog::level::info, "access",
+            {{"request_id", request_id},
+             {"client_ip", client_ip},
+             {"method", route == "unmatched" ? "-" : method},
+             {"route", route},
+             {"model", model},
+             {"version", version},
+             {"status", status},
+             {"latency_ms", seconds * 1000.0},
+             {"input_bytes", input_bytes}});
+}
+
+} // namespace
 
 http_server::http_server(caf::actor_system& system, registry_actor registry,
                          job_store_actor jobs, std::shared_ptr<const key_store> keys,
                          std::shared_ptr<metrics> stats, server_options options)
     : system_(system), registry_(std::move(registry)), jobs_(std::move(jobs)),
       keys_(std::move(keys)), stats_(std::move(stats)), options_(std::move(options)),
-      server_(std::make_unique<backlog_server>()) {
-  auto threads = static_cast<size_t>(options_.http_threads);
-  server_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+      server_(std::make_unique<edge_server>(
+          edge_limits_of(options_),
+          [stats = stats_](int status, const std::string& client) {
+            record_access(*stats, "", client, "-", "unmatched", "", "", status, 0.0, 0);
+          })),
+      limiter_(std::make_unique<rate_limiter>(rate_limits_of(options_))),
+      clients_(std::make_unique<client_address_resolver>(options_.trusted_proxies)) {
   server_->set_payload_max_length(static_cast<size_t>(options_.max_body_bytes));
   server_->set_keep_alive_max_count(static_cast<size_t>(options_.keep_alive_max_count));
   server_->set_keep_alive_timeout(options_.keep_alive_timeout_s);
@@ -297,43 +419,38 @@ void http_server::stop() {
 
 void http_server::install_routes() {
   auto& server = *server_;
-  const key_store& keys = *keys_;
+  const gatekeeper gate{*keys_, *limiter_, *clients_, *stats_};
   const auto max_body = static_cast<size_t>(options_.max_body_bytes);
-  // cpp-httplib serves a request on one thread from pre-routing to logger.
-  thread_local clock::time_point request_started;
-  server.set_pre_routing_handler(
-      [this](const httplib::Request& req, httplib::Response& res) {
-        request_started = clock::now();
-        res.set_header(request_id_header, request_id_for(req));
-        if (auto refused = framing_error(req, options_.max_header_count)) {
-          write_error(res, *refused);
-          res.set_header("Connection", "close");
-          return httplib::Server::HandlerResponse::Handled;
-        }
-        return httplib::Server::HandlerResponse::Unhandled;
-      });
+  server.set_pre_routing_handler([this](const httplib::Request& req,
+                                        httplib::Response& res) {
+    res.set_header(request_id_header, request_id_for(req));
+    if (auto refused = framing_error(req, options_.max_header_count,
+                                     static_cast<uint64_t>(options_.max_body_bytes))) {
+      write_error(res, *refused);
+      close_after_response(res);
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
   server.set_error_handler([](const httplib::Request&, httplib::Response& res) {
     if (res.body.empty())
       write_error(res, error_for_status(res.status));
   });
-  server.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
-    auto seconds = std::chrono::duration<double>(clock::now() - request_started).count();
-    auto route = route_template(req.method, req.path);
-    stats_->observe_request(req.method, route, res.status, seconds);
+  server.set_logger([this, gate](const httplib::Request& req,
+                                 const httplib::Response& res) {
+    if (edge_server::refusal_status() != 0)
+      return; // the edge answered and recorded it
+    auto seconds =
+        std::chrono::duration<double>(clock::now() - edge_server::request_started())
+            .count();
     // The route template, not the raw path: no ids or junk in the logs.
-    log_event(
-        spdlog::level::info, "access",
-        {{"request_id", res.get_header_value(request_id_header)},
-         {"client_ip", req.remote_addr},
-         {"method", route == "unmatched" ? "-" : req.method},
-         {"route", route},
-         {"model", route.find("{model}") != std::string::npos && req.matches.size() > 1
-                       ? std::string{req.matches[1]}.substr(0, 128)
-                       : ""},
-         {"version", res.get_header_value("X-Model-Version")},
-         {"status", res.status},
-         {"latency_ms", seconds * 1000.0},
-         {"input_bytes", request_body_bytes}});
+    auto route = route_template(req.method, req.path);
+    auto model = route.find("{model}") != std::string::npos && req.matches.size() > 1
+                     ? std::string{req.matches[1]}.substr(0, 128)
+                     : std::string{};
+    record_access(*stats_, res.get_header_value(request_id_header), gate.client_ip(req),
+                  req.method, route, model, res.get_header_value("X-Model-Version"),
+                  res.status, seconds, request_body_bytes);
   });
 
   request_limits limits{options_.max_instances_per_request, options_.max_image_pixels,
@@ -382,26 +499,26 @@ void http_server::install_routes() {
 
   server.Post(
       R"(/api/v1/models/([^/]+)/predict)",
-      guarded_with_body(keys, access::predict, max_body,
+      guarded_with_body(gate, access::predict, max_body,
                         [predict](const httplib::Request& req, httplib::Response& res) {
                           predict(req, res, req.matches[1],
                                   req.get_header_value("X-Model-Version"));
                         }));
   server.Post(
       R"(/api/v1/models/([^/]+)/versions/([^/]+)/predict)",
-      guarded_with_body(keys, access::predict, max_body,
+      guarded_with_body(gate, access::predict, max_body,
                         [predict](const httplib::Request& req, httplib::Response& res) {
                           predict(req, res, req.matches[1], req.matches[2]);
                         }));
   server.Post(R"(/api/v1/models/([^/]+)/jobs)",
               guarded_with_body(
-                  keys, access::predict, max_body,
+                  gate, access::predict, max_body,
                   [submit_job](const httplib::Request& req, httplib::Response& res) {
                     submit_job(req, res, req.matches[1],
                                req.get_header_value("X-Model-Version"));
                   }));
   server.Get(R"(/api/v1/jobs/([^/]+))",
-             guarded(keys, access::predict,
+             guarded(gate, access::predict,
                      [this](const httplib::Request& req, httplib::Response& res) {
                        auto [job] = value_or_throw(
                            ask<job_view>(system_, jobs_, control_timeout, atom::get_v,
@@ -426,7 +543,7 @@ void http_server::install_routes() {
                        write_json(res, 200, body);
                      }));
   server.Delete(R"(/api/v1/jobs/([^/]+))",
-                guarded(keys, access::predict,
+                guarded(gate, access::predict,
                         [this](const httplib::Request& req, httplib::Response& res) {
                           value_or_throw(ask<bool>(system_, jobs_, control_timeout,
                                                    atom::cancel_v,
@@ -437,7 +554,7 @@ void http_server::install_routes() {
   // Admin routes. A reload answers once the new versions serve (or failed).
   auto admin_timeout = std::chrono::seconds{options_.load_timeout_s} + control_timeout;
   server.Post(R"(/api/v1/models/([^/]+)/reload)",
-              guarded_with_body(keys, access::admin, max_body,
+              guarded_with_body(gate, access::admin, max_body,
                                 [this, admin_timeout](const httplib::Request& req,
                                                       httplib::Response& res) {
                                   auto body = parse_admin_body(req, {"version"});
@@ -452,7 +569,7 @@ void http_server::install_routes() {
                                 }));
   server.Post(R"(/api/v1/models/([^/]+)/versions/([^/]+)/unload)",
               guarded_with_body(
-                  keys, access::admin, max_body,
+                  gate, access::admin, max_body,
                   [this](const httplib::Request& req, httplib::Response& res) {
                     parse_admin_body(req, {});
                     auto version = version_field(std::string{req.matches[2]}, "version");
@@ -464,7 +581,7 @@ void http_server::install_routes() {
   server.Put(
       R"(/api/v1/models/([^/]+)/traffic)",
       guarded_with_body(
-          keys, access::admin, max_body,
+          gate, access::admin, max_body,
           [this](const httplib::Request& req, httplib::Response& res) {
             auto split = parse_traffic(parse_admin_body(req, {"default", "weights"}));
             auto [status] = value_or_throw(
@@ -474,7 +591,7 @@ void http_server::install_routes() {
           }));
 
   server.Get("/api/v1/models",
-             guarded(keys, access::predict,
+             guarded(gate, access::predict,
                      [this](const httplib::Request&, httplib::Response& res) {
                        auto [statuses] = value_or_throw(ask<std::vector<model_status>>(
                            system_, registry_, control_timeout, atom::list_v));
@@ -484,7 +601,7 @@ void http_server::install_routes() {
                        write_json(res, 200, {{"models", models}});
                      }));
   server.Get(R"(/api/v1/models/([^/]+))",
-             guarded(keys, access::predict,
+             guarded(gate, access::predict,
                      [this](const httplib::Request& req, httplib::Response& res) {
                        auto [status] = value_or_throw(ask<model_status>(
                            system_, registry_, control_timeout, atom::status_v,
@@ -493,7 +610,7 @@ void http_server::install_routes() {
                      }));
 
   server.Get("/metrics",
-             guarded(keys, options_.metrics_require_key ? access::predict : access::open,
+             guarded(gate, options_.metrics_require_key ? access::predict : access::open,
                      [this](const httplib::Request&, httplib::Response& res) {
                        if (auto jobs = ask<int64_t>(system_, jobs_, control_timeout,
                                                     atom::stats_v))
@@ -501,43 +618,38 @@ void http_server::install_routes() {
                        res.set_content(stats_->render(), "text/plain; version=0.0.4");
                      }));
 
-  server.Get("/health", guarded(keys, access::open,
-                                [this](const httplib::Request&, httplib::Response& res) {
-                                  // Liveness: answers 200 whenever the process serves
-                                  // HTTP.
-                                  auto statuses = ask<std::vector<model_status>>(
-                                      system_, registry_, control_timeout, atom::list_v);
-                                  bool loaded = false;
-                                  size_t models = 0;
-                                  if (statuses) {
-                                    auto& all = std::get<0>(*statuses);
-                                    models = all.size();
-                                    loaded =
-                                        std::any_of(all.begin(), all.end(), is_serving);
-                                  }
-                                  write_json(res, 200,
-                                             {{"status", "healthy"},
-                                              {"model_loaded", loaded},
-                                              {"models", models},
-                                              {"draining", draining_.load()},
-                                              {"version", ACTORSERVE_VERSION}});
-                                }));
+  server.Get("/health", probe([this](const httplib::Request&, httplib::Response& res) {
+               // Liveness: answers 200 whenever the process serves
+               // HTTP.
+               auto statuses = ask<std::vector<model_status>>(
+                   system_, registry_, control_timeout, atom::list_v);
+               bool loaded = false;
+               size_t models = 0;
+               if (statuses) {
+                 auto& all = std::get<0>(*statuses);
+                 models = all.size();
+                 loaded = std::any_of(all.begin(), all.end(), is_serving);
+               }
+               write_json(res, 200,
+                          {{"status", "healthy"},
+                           {"model_loaded", loaded},
+                           {"models", models},
+                           {"draining", draining_.load()},
+                           {"version", ACTORSERVE_VERSION}});
+             }));
 
-  server.Get(
-      "/ready",
-      guarded(keys, access::open,
-              [this](const httplib::Request&, httplib::Response& res) {
-                if (draining_)
-                  throw api_error{ec::unavailable, "the server is shutting down", {}};
-                auto [statuses] = value_or_throw(ask<std::vector<model_status>>(
-                    system_, registry_, control_timeout, atom::list_v));
-                for (const auto& status : statuses)
-                  if (!is_serving(status))
-                    throw api_error{ec::model_loading,
-                                    "model " + status.name + " has no serving version",
-                                    {}};
-                write_json(res, 200, {{"status", "ready"}, {"models", statuses.size()}});
-              }));
+  server.Get("/ready", probe([this](const httplib::Request&, httplib::Response& res) {
+               if (draining_)
+                 throw api_error{ec::unavailable, "the server is shutting down", {}};
+               auto [statuses] = value_or_throw(ask<std::vector<model_status>>(
+                   system_, registry_, control_timeout, atom::list_v));
+               for (const auto& status : statuses)
+                 if (!is_serving(status))
+                   throw api_error{ec::model_loading,
+                                   "model " + status.name + " has no serving version",
+                                   {}};
+               write_json(res, 200, {{"status", "ready"}, {"models", statuses.size()}});
+             }));
 }
 
 } // namespace actorserve

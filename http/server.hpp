@@ -17,9 +17,11 @@
 
 namespace actorserve {
 
-class backlog_server;
+class client_address_resolver;
+class edge_server;
 class key_store;
 class metrics;
+class rate_limiter;
 
 class http_server {
 public:
@@ -49,7 +51,9 @@ private:
   std::shared_ptr<const key_store> keys_;
   std::shared_ptr<metrics> stats_;
   server_options options_;
-  std::unique_ptr<backlog_server> server_;
+  std::unique_ptr<edge_server> server_;
+  std::unique_ptr<rate_limiter> limiter_;
+  std::unique_ptr<client_address_resolver> clients_;
   std::atomic<bool> draining_{false};
 };
 

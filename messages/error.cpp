@@ -51,6 +51,10 @@ error_entry entry(ec code) {
       return {"unavailable", 503};
     case ec::deadline_exceeded:
       return {"deadline_exceeded", 504};
+    case ec::uri_too_long:
+      return {"uri_too_long", 414};
+    case ec::request_timeout:
+      return {"request_timeout", 408};
     case ec::internal:
       break;
   }

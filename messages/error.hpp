@@ -35,6 +35,8 @@ enum class ec : uint8_t {
   unavailable,
   deadline_exceeded,
   internal,
+  uri_too_long,    // request line over 8 KiB (HTTP 414)
+  request_timeout, // request headers not complete in time (HTTP 408)
 };
 
 /// The machine-readable code of the error body, e.g. "model_not_found".

@@ -1,0 +1,386 @@
+#include "http/edge_server.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <random>
+
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "messages/error.hpp"
+
+namespace actorserve {
+
+namespace {
+
+using clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+/// cpp-httplib's own limits for one request line and one header line, plus
+/// the CRLF.
+constexpr size_t max_line_bytes = 8192 + 2;
+/// How often a connection waiting for its next request checks for a stop.
+constexpr milliseconds stop_check_interval{100};
+
+/// Set on the accepting thread while it refuses a connection inline.
+thread_local bool refusing_connection = false;
+/// The edge's answer to the request being served on this thread (0: none).
+thread_local int current_refusal = 0;
+/// Set by a handler: close the connection after the current response.
+thread_local bool closing_after_response = false;
+/// When the first byte of the request being served on this thread arrived.
+thread_local clock::time_point current_request_started;
+
+/// cpp-httplib's thread pool with a bound on the connections that wait for a
+/// thread; past it, the connection is handed back to the accepting thread to
+/// be refused at once.
+class bounded_pool final : public httplib::TaskQueue {
+public:
+  bounded_pool(size_t threads, size_t max_pending)
+      : pool_(threads), max_pending_(max_pending) {}
+
+  void enqueue(std::function<void()> fn) override {
+    if (pending_.load() >= max_pending_) {
+      refusing_connection = true;
+      fn();
+      refusing_connection = false;
+      return;
+    }
+    ++pending_;
+    pool_.enqueue([this, fn = std::move(fn)] {
+      --pending_;
+      fn();
+    });
+  }
+
+  void shutdown() override { pool_.shutdown(); }
+
+private:
+  httplib::ThreadPool pool_;
+  const size_t max_pending_;
+  std::atomic<size_t> pending_{0};
+};
+
+bool wait_for(int fd, short events, milliseconds timeout) {
+  pollfd entry{fd, events, 0};
+  int ready = ::poll(&entry, 1, static_cast<int>(std::max<int64_t>(0, timeout.count())));
+  return ready > 0 && (entry.revents & (events | POLLHUP | POLLERR)) != 0;
+}
+
+std::string numeric_host(const sockaddr_storage& address, socklen_t length, int& port) {
+  char host[NI_MAXHOST];
+  char service[NI_MAXSERV];
+  if (::getnameinfo(reinterpret_cast<const sockaddr*>(&address), length, host,
+                    sizeof host, service, sizeof service,
+                    NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+    return {};
+  port = std::atoi(service);
+  return host;
+}
+
+std::string peer_address(int fd, int& port) {
+  sockaddr_storage address{};
+  socklen_t length = sizeof address;
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0)
+    return {};
+  return numeric_host(address, length, port);
+}
+
+/// One connection, read through a buffer. While a request's line and
+/// headers are read, every byte handed to cpp-httplib is counted against
+/// the limits and the header deadline; past them reads fail and the
+/// connection is marked refused, and cpp-httplib's own error response is
+/// swallowed so that the edge can answer instead.
+class edge_stream final : public httplib::Stream {
+public:
+  edge_stream(int fd, const edge_limits& limits, milliseconds read_timeout,
+              milliseconds write_timeout)
+      : fd_(fd), limits_(limits), read_timeout_(read_timeout),
+        write_timeout_(write_timeout) {}
+
+  /// A request starts: its line and headers are counted from here.
+  void begin_request() {
+    in_headers_ = true;
+    header_bytes_ = 0;
+    line_bytes_ = 0;
+    first_line_ = true;
+    current_request_started = clock::now();
+    header_deadline_ = current_request_started + limits_.header_timeout;
+    request_deadline_ = current_request_started + limits_.request_timeout;
+  }
+
+  /// cpp-httplib has parsed the headers: the body follows.
+  void end_headers() { in_headers_ = false; }
+
+  /// False when the request line or headers did not parse: the request's
+  /// framing is unknown, so nothing more can be read from the connection.
+  bool headers_complete() const { return !in_headers_; }
+
+  /// True when the next request has (begun to) arrive within `timeout`: bytes
+  /// already read (a pipelined request) or bytes on the socket.
+  bool wait_for_request(milliseconds timeout) const {
+    return buffered() > 0 || wait_for(fd_, POLLIN, timeout);
+  }
+
+  bool is_readable() const override {
+    return buffered() > 0 || wait_for(fd_, POLLIN, read_timeout_);
+  }
+
+  bool is_writable() const override { return wait_for(fd_, POLLOUT, write_timeout_); }
+
+  ssize_t read(char* ptr, size_t size) override {
+    if (current_refusal != 0)
+      return -1;
+    if (buffered() == 0 && !fill())
+      return last_read_;
+    size_t count = std::min(size, buffered());
+    if (in_headers_ && !count_header_bytes(buffer_ + begin_, count))
+      return -1;
+    std::memcpy(ptr, buffer_ + begin_, count);
+    begin_ += count;
+    return static_cast<ssize_t>(count);
+  }
+
+  ssize_t write(const char* ptr, size_t size) override {
+    if (current_refusal != 0)
+      return static_cast<ssize_t>(size); // the edge answers instead
+    if (!wait_for(fd_, POLLOUT, write_timeout_))
+      return -1;
+    return ::send(fd_, ptr, size, MSG_NOSIGNAL);
+  }
+
+  void get_remote_ip_and_port(std::string& ip, int& port) const override {
+    ip = peer_address(fd_, port);
+  }
+
+  void get_local_ip_and_port(std::string& ip, int& port) const override {
+    sockaddr_storage address{};
+    socklen_t length = sizeof address;
+    if (::getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length) == 0)
+      ip = numeric_host(address, length, port);
+  }
+
+  socket_t socket() const override { return fd_; }
+
+private:
+  size_t buffered() const { return end_ - begin_; }
+
+  /// Reads what the socket has into the empty buffer; false (with
+  /// last_read_ set to 0 or -1) at the end of the stream, on a timeout or an
+  /// error.
+  bool fill() {
+    auto deadline = in_headers_ ? header_deadline_ : request_deadline_;
+    auto left = std::chrono::duration_cast<milliseconds>(deadline - clock::now());
+    if (!wait_for(fd_, POLLIN, std::min(read_timeout_, left))) {
+      if (in_headers_) // a stall before the headers are complete
+        current_refusal = http_status(ec::request_timeout);
+      last_read_ = -1;
+      return false;
+    }
+    auto received = ::recv(fd_, buffer_, sizeof buffer_, 0);
+    if (received <= 0) {
+      last_read_ = received < 0 ? -1 : 0;
+      return false;
+    }
+    begin_ = 0;
+    end_ = static_cast<size_t>(received);
+    return true;
+  }
+
+  /// Counts bytes of the request line and headers; false once over a limit.
+  bool count_header_bytes(const char* bytes, size_t count) {
+    for (size_t i = 0; i < count; ++i) {
+      ++header_bytes_;
+      ++line_bytes_;
+      if (line_bytes_ > max_line_bytes) {
+        current_refusal =
+            http_status(first_line_ ? ec::uri_too_long : ec::header_fields_too_large);
+        return false;
+      }
+      if (header_bytes_ > limits_.max_header_bytes) {
+        current_refusal = http_status(ec::header_fields_too_large);
+        return false;
+      }
+      if (bytes[i] == '\n') {
+        line_bytes_ = 0;
+        first_line_ = false;
+      }
+    }
+    return true;
+  }
+
+  const int fd_;
+  const edge_limits& limits_;
+  const milliseconds read_timeout_;
+  const milliseconds write_timeout_;
+
+  char buffer_[4096];
+  size_t begin_ = 0;
+  size_t end_ = 0;
+  ssize_t last_read_ = 0;
+
+  bool in_headers_ = false;
+  size_t header_bytes_ = 0;
+  size_t line_bytes_ = 0;
+  bool first_line_ = true;
+  clock::time_point header_deadline_;
+  clock::time_point request_deadline_;
+};
+
+ec code_for_status(int status) {
+  switch (status) {
+    case 408:
+      return ec::request_timeout;
+    case 414:
+      return ec::uri_too_long;
+    case 431:
+      return ec::header_fields_too_large;
+    default:
+      return ec::overloaded;
+  }
+}
+
+std::string_view reason_phrase(int status) {
+  switch (status) {
+    case 408:
+      return "Request Timeout";
+    case 414:
+      return "URI Too Long";
+    case 431:
+      return "Request Header Fields Too Large";
+    default:
+      return "Service Unavailable";
+  }
+}
+
+/// The whole response the edge sends when it refuses a connection.
+std::string refusal_response(int status) {
+  auto code = code_for_status(status);
+  auto body = nlohmann::json{{"error",
+                              {{"code", code_name(code)},
+                               {"message", "refused by the server's connection limits"}}}}
+                  .dump();
+  std::string response = "HTTP/1.1 " + std::to_string(status) + " " +
+                         std::string{reason_phrase(status)} +
+                         "\r\nContent-Type: application/json\r\nContent-Length: " +
+                         std::to_string(body.size()) + "\r\nConnection: close\r\n" +
+                         "X-Request-Id: " + random_request_id() + "\r\n";
+  if (wants_retry_after(code))
+    response += "Retry-After: 1\r\n";
+  return response + "\r\n" + body;
+}
+
+void close_connection(int fd) {
+  ::shutdown(fd, SHUT_RDWR);
+  ::close(fd);
+}
+
+/// Closes after a refusal: stops sending, then reads and drops what the
+/// client still sends, for a bounded time and size, so that closing with
+/// unread input (a TCP reset) does not destroy the answer before the client
+/// reads it.
+void linger_close(int fd) {
+  constexpr milliseconds linger{500};
+  constexpr size_t max_drained = 1 << 20;
+  ::shutdown(fd, SHUT_WR);
+  auto until = clock::now() + linger;
+  char sink[4096];
+  size_t drained = 0;
+  while (drained < max_drained && clock::now() < until &&
+         wait_for(fd, POLLIN,
+                  std::chrono::duration_cast<milliseconds>(until - clock::now()))) {
+    auto received = ::recv(fd, sink, sizeof sink, MSG_DONTWAIT);
+    if (received <= 0)
+      break;
+    drained += static_cast<size_t>(received);
+  }
+  ::close(fd);
+}
+
+} // namespace
+
+std::string random_request_id() {
+  thread_local std::mt19937_64 random{std::random_device{}()};
+  char text[33];
+  std::snprintf(text, sizeof text, "%016llx%016llx",
+                static_cast<unsigned long long>(random()),
+                static_cast<unsigned long long>(random()));
+  return text;
+}
+
+edge_server::edge_server(edge_limits limits, refusal_observer on_refusal)
+    : limits_(limits), on_refusal_(std::move(on_refusal)) {
+  new_task_queue = [threads = limits_.worker_threads,
+                    pending = limits_.max_pending_connections] {
+    return new bounded_pool(threads, pending);
+  };
+}
+
+bool edge_server::set_backlog(int backlog) {
+  return ::listen(svr_sock_, backlog) == 0;
+}
+
+int edge_server::refusal_status() {
+  return current_refusal;
+}
+
+void edge_server::close_after_response() {
+  closing_after_response = true;
+}
+
+std::chrono::steady_clock::time_point edge_server::request_started() {
+  return current_request_started;
+}
+
+void edge_server::refuse(int fd, int status) {
+  // A few hundred bytes fit the socket buffer; never block on a hostile peer.
+  auto response = refusal_response(status);
+  ::send(fd, response.data(), response.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  int port = 0;
+  on_refusal_(status, peer_address(fd, port));
+}
+
+bool edge_server::process_and_close_socket(socket_t sock) {
+  if (refusing_connection) {
+    refuse(sock, http_status(ec::overloaded));
+    close_connection(sock);
+    return false;
+  }
+  auto read_timeout = std::chrono::seconds{read_timeout_sec_};
+  edge_stream stream{sock, limits_, read_timeout,
+                     std::chrono::seconds{write_timeout_sec_}};
+  auto idle_timeout = std::chrono::seconds{keep_alive_timeout_sec_};
+  bool served = false;
+  for (size_t left = keep_alive_max_count_; left > 0; --left) {
+    // Wait for the next request, closing idle connections once stopped.
+    auto idle_until = clock::now() + idle_timeout;
+    bool readable = false;
+    while (!readable && svr_sock_ != INVALID_SOCKET && clock::now() < idle_until)
+      readable = stream.wait_for_request(stop_check_interval);
+    if (!readable)
+      break;
+    stream.begin_request();
+    current_refusal = 0;
+    closing_after_response = false;
+    bool closed = false;
+    served = process_request(stream, left == 1, closed,
+                             [&stream](httplib::Request&) { stream.end_headers(); });
+    if (current_refusal != 0) {
+      refuse(sock, current_refusal);
+      current_refusal = 0;
+      linger_close(sock);
+      return false;
+    }
+    if (!served || closed || closing_after_response || !stream.headers_complete())
+      break;
+  }
+  current_refusal = 0;
+  close_connection(sock);
+  return served;
+}
+
+} // namespace actorserve
