@@ -111,7 +111,8 @@ start_colour() {
         if [[ -e $state/$colour.exit ]] || ((SECONDS > deadline)); then
             tail -n 20 "$state/$colour.log" >&2 || true
             kill -KILL "$(cat "$state/$colour.pid" 2>/dev/null)" 2>/dev/null || true
-            die "$colour did not start"
+            say "$colour did not print its ready line"
+            return 1
         fi
         sleep 0.1
     done
@@ -143,6 +144,11 @@ stop_colour() {
         code=$(docker inspect -f '{{.State.ExitCode}}' "$(dc ps -aq "$colour")")
     else
         [[ -e $state/$colour.pid ]] || return 0
+        if [[ -s $state/$colour.exit ]]; then # gone already (crashed or killed)
+            say "$colour had already exited with code $(cat "$state/$colour.exit")"
+            rm -f "$state/$colour.pid"
+            return 0
+        fi
         kill -TERM "$(cat "$state/$colour.pid")" 2>/dev/null || true
         local deadline=$((SECONDS + drain_timeout_s + 10))
         until [[ -s $state/$colour.exit ]]; do
@@ -219,7 +225,7 @@ switch() {
     from=$(active_colour)
     to=$(other "${from:-green}")
     say "starting $to${from:+ (serving: $from)}"
-    start_colour "$to" "$@"
+    start_colour "$to" "$@" || die "$to did not start; ${from:-nothing} keeps serving"
     if ! wait_ready "$to"; then
         stop_colour "$to" || true
         die "$to never answered /ready; $from keeps serving"

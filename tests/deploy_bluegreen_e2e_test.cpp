@@ -242,11 +242,10 @@ TEST_F(deploy_bluegreen_e2e, a_colour_that_never_gets_ready_leaves_the_old_one_s
   testing::write_file(dir.path() / "broken" / "digits" / "2" / "model.pt",
                       "not torchscript");
   auto refused =
-      bluegreen("--ready-timeout-s 3 switch",
+      bluegreen("--ready-timeout-s 10 switch",
                 "--model-repository " + testing::quote((dir.path() / "broken").string()));
   EXPECT_NE(refused.code, 0) << refused.output;
-  EXPECT_NE(refused.output.find("green never answered /ready; blue keeps serving"),
-            std::string::npos)
+  EXPECT_NE(refused.output.find("blue keeps serving"), std::string::npos)
       << refused.output;
   EXPECT_EQ(testing::read_file(dir.path() / "state" / "upstream.conf"), upstream_before);
 
