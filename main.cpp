@@ -2,7 +2,8 @@
 //
 // main wires the parts together: options, logging, the actor system, the
 // registry (which loads the repository), the HTTP server; then it waits for
-// SIGTERM/SIGINT and stops in order: readiness 503, listener closed, in-flight
+// SIGTERM/SIGINT and stops in order: readiness 503, queued and running jobs
+// finished (new ones refused), listener closed, in-flight
 // requests drained (up to drain_timeout_s), actors stopped, exit 0. A second
 // signal exits at once.
 
@@ -167,7 +168,7 @@ int run(const server_options& options) {
   log_event(spdlog::level::info, "shutdown", {{"signal", strsignal(signal)}});
   server.begin_drain();
   // A second signal, or the drain timeout, ends the process at once.
-  std::thread watchdog{[&signals, drain = options.drain_timeout_s] {
+  std::thread watchdog{[signals, drain = options.drain_timeout_s] {
     struct timespec timeout {
       static_cast<time_t>(drain), 0
     };
@@ -177,6 +178,16 @@ int run(const server_options& options) {
     std::_Exit(second > 0 ? 1 : 0);
   }};
   watchdog.detach();
+  // Jobs finish while HTTP still answers, so their clients can fetch the
+  // results; then the listener closes and in-flight requests finish.
+  auto unfinished = ask<int64_t>(
+      system, jobs, std::chrono::seconds{options.drain_timeout_s}, atom::drain_v);
+  if (unfinished)
+    log_event(spdlog::level::info, "jobs_drained",
+              {{"finished_during_drain", std::get<0>(*unfinished)}});
+  else
+    log_event(spdlog::level::err, "jobs_drain_failed",
+              {{"reason", system.render(unfinished.error())}});
   server.stop();
   http_thread.join();
   for (const auto& connector : connectors)

@@ -33,6 +33,9 @@ struct job_store_state {
   std::deque<std::string> waiting; // queued ids, oldest first
   int32_t running = 0;
   int64_t bytes = 0;
+  bool draining = false;
+  int64_t unfinished_at_drain = 0;
+  std::vector<caf::typed_response_promise<int64_t>> drain_waiters;
 };
 
 using job_store_pointer = job_store_impl::stateful_pointer<job_store_state>;
@@ -66,6 +69,15 @@ void finish(job_store_pointer self, const std::string& id, predict_reply* reply,
   start_waiting_jobs(self);
 }
 
+/// Answers the drain requests once no job is queued or running.
+void settle_drain(job_store_state& st) {
+  if (st.running > 0 || !st.waiting.empty())
+    return;
+  for (auto& waiter : st.drain_waiters)
+    waiter.deliver(st.unfinished_at_drain);
+  st.drain_waiters.clear();
+}
+
 void start_waiting_jobs(job_store_pointer self) {
   auto& st = self->state;
   while (st.running < st.settings.max_running && !st.waiting.empty()) {
@@ -86,10 +98,13 @@ void start_waiting_jobs(job_store_pointer self) {
         .then([=](predict_reply& reply) { finish(self, id, &reply, {}); },
               [=](caf::error& err) { finish(self, id, nullptr, std::move(err)); });
   }
+  settle_drain(st);
 }
 
 caf::result<std::string> submit(job_store_pointer self, job_submission& submission) {
   auto& st = self->state;
+  if (st.draining)
+    return make_error(ec::unavailable, "the server is shutting down");
   auto bytes = tensor_bytes(submission.request.input);
   if (static_cast<int32_t>(st.jobs.size()) >= st.settings.max_jobs ||
       st.bytes + bytes > st.settings.max_bytes)
@@ -120,8 +135,10 @@ bool forget(job_store_pointer self, const std::string& id) {
   auto i = st.jobs.find(id);
   if (i == st.jobs.end() || i->second.expires <= clock::now())
     return false;
-  if (i->second.view.state == job_state::queued)
+  if (i->second.view.state == job_state::queued) {
     st.waiting.erase(std::find(st.waiting.begin(), st.waiting.end(), id));
+    settle_drain(st);
+  }
   st.bytes -= i->second.bytes;
   st.jobs.erase(i);
   return true;
@@ -156,6 +173,17 @@ job_store_impl::behavior_type job_store(job_store_pointer self,
       },
       [=](atom::stats) { return static_cast<int64_t>(self->state.jobs.size()); },
       [=](atom::sweep) { sweep(self); },
+      [=](atom::drain) -> caf::result<int64_t> {
+        auto& st = self->state;
+        if (!st.draining) {
+          st.draining = true;
+          st.unfinished_at_drain = st.running + static_cast<int64_t>(st.waiting.size());
+        }
+        if (st.running == 0 && st.waiting.empty())
+          return st.unfinished_at_drain;
+        st.drain_waiters.push_back(self->make_response_promise<int64_t>());
+        return st.drain_waiters.back();
+      },
   };
 }
 

@@ -5,7 +5,8 @@
 // max_running jobs are in the routers at once; the rest wait here in order,
 // so a cancelled queued job never runs. Bounded by count and bytes: when full,
 // submissions are refused (503) and nothing stored is dropped early. Finished
-// jobs expire ttl after they finished, swept by a timer.
+// jobs expire ttl after they finished, swept by a timer. At shutdown, drain
+// refuses new jobs and answers once the queued and running ones finished.
 
 #include <chrono>
 #include <cstdint>

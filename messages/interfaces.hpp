@@ -230,7 +230,10 @@ using job_store_actor = caf::typed_actor<
     // Cancels a queued job (it never runs) or forgets any other.
     caf::replies_to<atom::cancel, std::string>::with<bool>,
     // Replies with the number of stored jobs.
-    caf::replies_to<atom::stats>::with<int64_t>>;
+    caf::replies_to<atom::stats>::with<int64_t>,
+    // Shutdown: refuses new submissions from now on; replies with the number
+    // of jobs that were still queued or running once they have all finished.
+    caf::replies_to<atom::drain>::with<int64_t>>;
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, job_submission& x) {

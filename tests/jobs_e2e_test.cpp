@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <fstream>
 #include <set>
 #include <thread>
@@ -168,6 +169,38 @@ TEST(jobs_e2e, a_cancelled_queued_job_never_runs) {
   EXPECT_EQ(cancelled->status, 204);
   EXPECT_EQ(wait_for_job(client, first.body["job_id"])["status"], "succeeded");
   EXPECT_EQ(testing::get_json(client, "/api/v1/jobs/" + second_id).status, 404);
+}
+
+TEST(jobs_e2e, jobs_queued_or_running_at_sigterm_finish_before_the_exit) {
+  // One job at a time, each waiting 300 ms in the batcher: 6 jobs take about
+  // 2 s, and SIGTERM comes right after they were submitted.
+  testing::temp_dir repository;
+  copy_slow_digits(repository.path(), 300'000, 64);
+  testing::server_process server{
+      {"--model-repository", repository.path().string(), "--max-running-jobs", "1"}};
+  auto client = server.client();
+  auto png = holdout_pngs(1).front();
+  std::vector<std::string> ids;
+  for (int i = 0; i < 6; ++i) {
+    auto submitted =
+        testing::post_json(client, "/api/v1/models/digits/jobs", image_body(png));
+    ASSERT_EQ(submitted.status, 202);
+    ids.push_back(submitted.body["job_id"]);
+  }
+  ::kill(server.pid(), SIGTERM);
+  std::this_thread::sleep_for(100ms);
+  auto refused =
+      testing::post_json(client, "/api/v1/models/digits/jobs", image_body(png));
+  EXPECT_EQ(refused.status, 503) << refused.body.dump();
+  // Results stay readable while the jobs drain. The last one may finish just
+  // as the listener closes; the drain log line counts it.
+  for (size_t i = 0; i + 1 < ids.size(); ++i)
+    EXPECT_EQ(wait_for_job(client, ids[i])["status"], "succeeded") << ids[i];
+  EXPECT_EQ(server.wait_for_exit(std::chrono::seconds{30}), 0);
+  EXPECT_NE(
+      server.stderr_text().find(R"("event":"jobs_drained","finished_during_drain":6)"),
+      std::string::npos)
+      << server.stderr_text();
 }
 
 TEST(jobs_e2e, a_full_queue_answers_503_and_deadlines_answer_504) {

@@ -171,6 +171,12 @@ int server_process::terminate(std::chrono::seconds timeout) {
   if (pid_ <= 0)
     return -1;
   ::kill(pid_, SIGTERM);
+  return wait_for_exit(timeout);
+}
+
+int server_process::wait_for_exit(std::chrono::seconds timeout) {
+  if (pid_ <= 0)
+    return -1;
   auto deadline = std::chrono::steady_clock::now() + timeout;
   int status = 0;
   while (std::chrono::steady_clock::now() < deadline) {

@@ -58,6 +58,8 @@ public:
   httplib::Client client() const;
   /// Sends SIGTERM and waits for the exit status (-1 on timeout).
   int terminate(std::chrono::seconds timeout = std::chrono::seconds{40});
+  /// Waits for the process to exit by itself; SIGKILL and -1 on timeout.
+  int wait_for_exit(std::chrono::seconds timeout);
   /// Everything the process wrote to stderr so far.
   std::string stderr_text() const;
 
