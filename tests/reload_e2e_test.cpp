@@ -3,8 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <fstream>
+#include <mutex>
 #include <thread>
 
 #include "tests/test_support.hpp"
@@ -53,15 +55,33 @@ protected:
   std::string body = first_digit_body();
 };
 
+/// The q-quantile of `values` in milliseconds (sorts them).
+double quantile_ms(std::vector<double>& values, double q) {
+  if (values.empty())
+    return 0;
+  std::sort(values.begin(), values.end());
+  return values[static_cast<size_t>(q * static_cast<double>(values.size() - 1))];
+}
+
 TEST_F(reload_e2e, twenty_reloads_under_load_lose_no_request) {
-  std::atomic<bool> stop{false};
+  std::atomic<bool> stop{false}, reloading{false};
   std::atomic<int> served{0}, failed{0};
+  std::mutex latencies_mutex;
+  std::vector<double> steady_ms, reloading_ms; // reported, not asserted: see bench/
   std::vector<std::thread> clients;
   for (int t = 0; t < 8; ++t)
     clients.emplace_back([&] {
       auto client = server->client();
       while (!stop) {
+        bool during_reloads = reloading;
+        auto started = std::chrono::steady_clock::now();
         auto answer = testing::post_json(client, "/api/v1/models/digits/predict", body);
+        std::chrono::duration<double, std::milli> latency =
+            std::chrono::steady_clock::now() - started;
+        {
+          std::lock_guard<std::mutex> lock{latencies_mutex};
+          (during_reloads ? reloading_ms : steady_ms).push_back(latency.count());
+        }
         auto version = answer.body.is_object() ? answer.body.value("version", "") : "";
         if (answer.status == 200 && (version == "1" || version == "2"))
           served += 1;
@@ -69,6 +89,8 @@ TEST_F(reload_e2e, twenty_reloads_under_load_lose_no_request) {
           failed += 1;
       }
     });
+  std::this_thread::sleep_for(2s); // the steady state to compare with
+  reloading = true;
   for (int round = 0; round < 20; ++round) {
     auto version = std::to_string(1 + round % 2);
     auto reloaded =
@@ -84,7 +106,11 @@ TEST_F(reload_e2e, twenty_reloads_under_load_lose_no_request) {
     client.join();
   EXPECT_EQ(failed.load(), 0);
   EXPECT_GT(served.load(), 100);
-  std::printf("served %d requests during 20 reloads\n", served.load());
+  std::printf("served %d requests; latency p50/p99 steady %.1f/%.1f ms (n=%zu), during "
+              "20 reloads %.1f/%.1f ms (n=%zu)\n",
+              served.load(), quantile_ms(steady_ms, 0.5), quantile_ms(steady_ms, 0.99),
+              steady_ms.size(), quantile_ms(reloading_ms, 0.5),
+              quantile_ms(reloading_ms, 0.99), reloading_ms.size());
 }
 
 TEST_F(reload_e2e, a_rescan_loads_new_folders_and_a_corrupt_archive_changes_nothing) {
