@@ -37,23 +37,25 @@ thread_local clock::time_point current_request_started;
 
 /// cpp-httplib's thread pool with a bound on the connections that wait for a
 /// thread; past it, the connection is handed back to the accepting thread to
-/// be refused at once.
+/// be refused at once. Connections are counted from enqueue until their task
+/// ends (not until a worker picks them up, which a busy machine delays), so
+/// only connections that really wait behind busy threads count as pending.
 class bounded_pool final : public httplib::TaskQueue {
 public:
   bounded_pool(size_t threads, size_t max_pending)
-      : pool_(threads), max_pending_(max_pending) {}
+      : pool_(threads), max_connections_(threads + max_pending) {}
 
   void enqueue(std::function<void()> fn) override {
-    if (pending_.load() >= max_pending_) {
+    if (connections_.load() >= max_connections_) {
       refusing_connection = true;
       fn();
       refusing_connection = false;
       return;
     }
-    ++pending_;
+    ++connections_;
     pool_.enqueue([this, fn = std::move(fn)] {
-      --pending_;
       fn();
+      --connections_;
     });
   }
 
@@ -61,8 +63,8 @@ public:
 
 private:
   httplib::ThreadPool pool_;
-  const size_t max_pending_;
-  std::atomic<size_t> pending_{0};
+  const size_t max_connections_; // served plus waiting
+  std::atomic<size_t> connections_{0};
 };
 
 bool wait_for(int fd, short events, milliseconds timeout) {

@@ -519,6 +519,21 @@ TEST_F(server_options_test, validate_checks_ranges_and_names_keys) {
   EXPECT_NO_THROW(validate(options));
 }
 
+TEST_F(server_options_test, rate_limits_and_trusted_proxies) {
+  command_line result = parse({"--predict-rate-per-s", "0", "--anonymous-burst=5",
+                               "--trusted-proxies", "10.0.0.1, ::1"});
+  EXPECT_EQ(result.options.predict_rate_per_s, 0); // 0: no limit
+  EXPECT_EQ(result.options.anonymous_burst, 5);
+  EXPECT_EQ(result.options.trusted_proxies, "10.0.0.1, ::1");
+  std::string message = parse_error({"--trusted-proxies", "10.0.0.1,proxy.local"});
+  EXPECT_TRUE(contains(message, "trusted_proxies (--trusted-proxies)")) << message;
+  EXPECT_TRUE(contains(message, "\"proxy.local\"")) << message;
+  message = parse_error({"--predict-burst", "0"});
+  EXPECT_TRUE(contains(message, "--predict-burst")) << message;
+  message = parse_error({"--max-header-bytes", "10"});
+  EXPECT_TRUE(contains(message, "--max-header-bytes")) << message;
+}
+
 TEST(is_loopback_address, recognises_loopback_hosts) {
   for (const char* host : {"localhost", "LocalHost", "127.0.0.1", "127.1.2.255", "::1",
                            "[::1]", "0:0:0:0:0:0:0:1"})

@@ -432,7 +432,8 @@ TEST_F(hostile_e2e, an_honest_client_is_served_while_64_slow_clients_hang) {
       client->send_all("s");
     auto asked = std::chrono::steady_clock::now();
     EXPECT_EQ(exchange(server.port(), predict("affine", tensor_body)).status, 200);
-    EXPECT_LT(std::chrono::steady_clock::now() - asked, 2s);
+    // Well under the 4 s the slow clients may hold their threads.
+    EXPECT_LT(std::chrono::steady_clock::now() - asked, 3s);
     std::this_thread::sleep_for(500ms);
   }
   // Trickling does not keep a connection: the headers had 4 s in all.
@@ -453,7 +454,7 @@ TEST_F(hostile_e2e, connections_beyond_threads_and_queue_are_refused_with_503) {
     idle.push_back(std::make_unique<raw_connection>(server.port()));
     idle.back()->send_all("GET /health HTTP/1.1\r\nHost: x\r\n");
   }
-  std::this_thread::sleep_for(300ms);
+  std::this_thread::sleep_for(1s); // all six accepted
   raw_connection extra{server.port()};
   auto answer = extra.read_answer(5s);
   EXPECT_EQ(answer.status, 503);
