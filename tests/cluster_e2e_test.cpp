@@ -240,6 +240,25 @@ TEST_F(cluster_e2e, a_gateway_serves_spreads_forwards_and_survives_a_node_loss) 
       wait_until([&] { return predict_status(c, "affine", affine_body) == 200; }, 20s));
 }
 
+TEST_F(cluster_e2e, a_silent_peer_is_dropped_at_the_heartbeat_timeout_and_rejoins) {
+  start_b();
+  testing::server_process c{with(node_args(repo_c.path(), "C"),
+                                 {"--join", "127.0.0.1:" + std::to_string(port_b)})};
+  ASSERT_TRUE(
+      wait_until([&] { return predict_status(c, "affine", affine_body) == 200; }, 30s));
+  // SIGSTOP keeps B's sockets open: only the missing heartbeats tell.
+  ::kill(b->pid(), SIGSTOP);
+  auto stopped = clock_type::now();
+  auto client = c.client();
+  auto pending = testing::post_json(client, "/api/v1/models/affine/predict", affine_body);
+  auto answered_after = clock_type::now() - stopped;
+  EXPECT_EQ(pending.status, 503) << pending.body.dump();
+  EXPECT_LT(answered_after, 5s) << "--cluster-timeout-ms is 2000";
+  ::kill(b->pid(), SIGCONT);
+  EXPECT_TRUE(
+      wait_until([&] { return predict_status(c, "affine", affine_body) == 200; }, 20s));
+}
+
 TEST_F(cluster_e2e, the_admin_tool_talks_to_a_node_as_a_peer) {
   auto ctl = std::string{ACTORSERVE_CTL_BINARY} +
              " --connect 127.0.0.1:" + std::to_string(port_a);
