@@ -281,24 +281,20 @@ void close_connection(int fd) {
   ::close(fd);
 }
 
-/// Closes after a refusal: stops sending, then reads and drops what the
-/// client still sends, for a bounded time and size, so that closing with
-/// unread input (a TCP reset) does not destroy the answer before the client
-/// reads it.
+/// Closes after a refusal (a request whose rest is not read): stops sending,
+/// then reads and drops what the client still sends, as nginx's lingering
+/// close does, so that closing with unread input (a TCP reset, or EPIPE for
+/// a client still sending its body) does not destroy the answer before the
+/// client reads it. Bounded in time: at most `lingering_time` in all, and
+/// `lingering_timeout` without data.
 void linger_close(int fd) {
-  constexpr milliseconds linger{500};
-  constexpr size_t max_drained = 1 << 20;
+  constexpr milliseconds lingering_time{2000};
+  constexpr milliseconds lingering_timeout{500};
   ::shutdown(fd, SHUT_WR);
-  auto until = clock::now() + linger;
-  char sink[4096];
-  size_t drained = 0;
-  while (drained < max_drained && clock::now() < until &&
-         wait_for(fd, POLLIN,
-                  std::chrono::duration_cast<milliseconds>(until - clock::now()))) {
-    auto received = ::recv(fd, sink, sizeof sink, MSG_DONTWAIT);
-    if (received <= 0)
-      break;
-    drained += static_cast<size_t>(received);
+  auto until = clock::now() + lingering_time;
+  char sink[16384];
+  while (clock::now() < until && wait_for(fd, POLLIN, lingering_timeout) &&
+         ::recv(fd, sink, sizeof sink, MSG_DONTWAIT) > 0) {
   }
   ::close(fd);
 }
@@ -377,7 +373,11 @@ bool edge_server::process_and_close_socket(socket_t sock) {
       linger_close(sock);
       return false;
     }
-    if (!served || closed || closing_after_response || !stream.headers_complete())
+    if (closing_after_response || !stream.headers_complete()) {
+      linger_close(sock);
+      return served;
+    }
+    if (!served || closed)
       break;
   }
   current_refusal = 0;
