@@ -439,8 +439,10 @@ batcher_impl::behavior_type batcher(batcher_pointer self, batcher_settings setti
   st.queue = batch_queue{{batching.max_batch_size,
                           std::chrono::microseconds{batching.max_queue_delay_us},
                           batching.max_queue_size}};
+  // One module for all instances of the version, replacements included.
+  st.settings.instance.module = make_shared_module();
   for (int32_t i = 0; i < settings.instances; ++i) {
-    auto instance = spawn_model_instance(self->home_system(), settings.instance);
+    auto instance = spawn_model_instance(self->home_system(), st.settings.instance);
     self->link_to(instance);
     st.instances.push_back(instance_slot{instance, 0, std::nullopt});
     st.idle_instances.push_back(static_cast<size_t>(i));

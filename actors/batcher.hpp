@@ -1,7 +1,8 @@
 #pragma once
 
 // The batcher: one per model version. It owns the version's model instances
-// (detached, linked, monitored) and a batch_queue. Requests from any number
+// (detached, linked, monitored; all running one shared module) and a
+// batch_queue. Requests from any number
 // of clients wait in the queue; whenever an instance is idle and a batch is
 // due (full, or the oldest request waited max_queue_delay_us), the batcher
 // cuts a batch, sends it to that instance, and answers every request from its

@@ -2,8 +2,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
+
+#include <malloc.h>
 
 #include <ATen/Parallel.h>
 #include <torch/script.h>
@@ -15,13 +18,6 @@
 namespace actorserve {
 
 namespace {
-
-struct model_instance_state {
-  static inline const char* name = "model_instance";
-  std::optional<torch::jit::Module> module;
-};
-
-using instance_pointer = instance_actor::stateful_pointer<model_instance_state>;
 
 /// Wraps `x` without copying; `x` must outlive the returned tensor.
 at::Tensor as_torch(tensor& x) {
@@ -74,21 +70,54 @@ tensor warm_up_input(const std::vector<int64_t>& row_shape) {
   return input;
 }
 
+} // namespace
+
+class shared_module {
+public:
+  /// Loads and warms up the module unless an earlier call did; a failed load
+  /// leaves the slot empty, so the next call tries again. Any thread.
+  caf::expected<torch::jit::Module*> load(const instance_settings& settings) {
+    std::lock_guard<std::mutex> guard{mutex_};
+    if (!module_) {
+      auto module = load_module(settings.model_file);
+      if (!module)
+        return std::move(module.error());
+      auto input = warm_up_input(settings.input_row_shape);
+      if (auto warm = run_forward(*module, input); !warm)
+        return make_error(ec::internal,
+                          "warm-up of " + settings.model_file +
+                              " failed: " + to_api_error(warm.error()).message);
+      module_ = std::move(*module);
+    }
+    // Never reassigned once set: callers use the pointer without the lock.
+    return &*module_;
+  }
+
+private:
+  std::mutex mutex_;
+  std::optional<torch::jit::Module> module_;
+};
+
+namespace {
+
+struct model_instance_state {
+  static inline const char* name = "model_instance";
+  // Set once this instance's `load` succeeded; read only on its own thread.
+  torch::jit::Module* module = nullptr;
+};
+
+using instance_pointer = instance_actor::stateful_pointer<model_instance_state>;
+
 instance_actor::behavior_type model_instance(instance_pointer self,
                                              instance_settings settings) {
   return {
       [=](atom::load) -> caf::result<int64_t> {
         auto started = std::chrono::steady_clock::now();
         if (!self->state.module) {
-          auto module = load_module(settings.model_file);
+          auto module = settings.module->load(settings);
           if (!module)
             return std::move(module.error());
-          auto input = warm_up_input(settings.input_row_shape);
-          if (auto warm = run_forward(*module, input); !warm)
-            return make_error(ec::internal,
-                              "warm-up of " + settings.model_file +
-                                  " failed: " + to_api_error(warm.error()).message);
-          self->state.module = std::move(*module);
+          self->state.module = *module;
         }
         auto elapsed = std::chrono::steady_clock::now() - started;
         return std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count();
@@ -107,14 +136,21 @@ instance_actor::behavior_type model_instance(instance_pointer self,
 
 } // namespace
 
+std::shared_ptr<shared_module> make_shared_module() {
+  return std::make_shared<shared_module>();
+}
+
 instance_actor spawn_model_instance(caf::actor_system& system,
                                     instance_settings settings) {
+  if (!settings.module)
+    settings.module = make_shared_module();
   return system.spawn<caf::detached>(model_instance, std::move(settings));
 }
 
 void configure_torch_threads(int32_t threads) {
   at::set_num_threads(threads);
   at::set_num_interop_threads(threads);
+  mallopt(M_ARENA_MAX, 2);
 }
 
 } // namespace actorserve

@@ -204,6 +204,8 @@ SCENARIOS = [
     ("digits64_on", "digits, 64 conns, batching on"),
     ("digits64_off", "digits, 64 conns, batching off"),
     ("digits64", "digits, 64 conns"),
+    ("digits32_direct", "digits, 32 conns, direct to node A (clustered)"),
+    ("digits32_gateway", "digits, 32 conns, via gateway G -> node A"),
 ]
 
 
@@ -297,13 +299,26 @@ def report(results_dir: str) -> None:
                         a["p99_us"] < p["p99_us"],
                         f"{a['p99_us'] / 1000:.2f} ms vs {p['p99_us'] / 1000:.2f} ms"))
 
+    v = run("digits32_i2", "actorserve")
+    if v:
+        add_http("digits32_i2", SCENARIOS[0][1] + ", instances 2 (variant)", "actorserve",
+                 ratio(rps(v), rps(p)),
+                 note="; ".join(filter(None, ["not the shipped config", batch_note(v)])))
+
+    # one remote hop: the same node measured directly, then through a gateway
+    d, g = run("digits32_direct", "actorserve"), run("digits32_gateway", "actorserve")
+    add_http("digits32_direct", SCENARIOS[5][1], "actorserve", note=batch_note(d))
+    add_http("digits32_gateway", SCENARIOS[6][1], "actorserve",
+             ratio(rps(g), rps(d), " (gateway/direct)"),
+             note="server CPU and RSS: the gateway alone")
+
     # resnet18, 8 conns, and raw in-process
     a, p = run("resnet8", "actorserve"), run("resnet8", "peer")
     add_http("resnet8", SCENARIOS[1][1], "actorserve", note=batch_note(a))
     add_http("resnet8", SCENARIOS[1][1], "peer", ratio(rps(a), rps(p)))
-    v = run("resnet8_i2", "actorserve")
+    v = run("resnet8_i1", "actorserve")
     if v:
-        add_http("resnet8_i2", SCENARIOS[1][1] + ", instances 2 (variant)", "actorserve",
+        add_http("resnet8_i1", SCENARIOS[1][1] + ", instances 1 (variant)", "actorserve",
                  ratio(rps(v), rps(p)),
                  note="; ".join(filter(None, ["not the shipped config", batch_note(v)])))
     server_threads = meta.get("torch_threads", 1)

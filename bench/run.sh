@@ -3,7 +3,9 @@
 # PyTorch reference (../shared/peer, under gunicorn) on the same model
 # repository and the same request bodies, driven by wrk over keep-alive
 # loopback connections, one server after the other; plus the raw in-process
-# libtorch throughput of resnet18 and the HTTP-thread -> actor bridges.
+# libtorch throughput of resnet18, the cost of one remote hop (digits through
+# a gateway node that joins the node hosting it, against that node directly)
+# and the HTTP-thread -> actor bridges.
 #
 # Usage: bench/run.sh [--seconds N] [--warmup N] [--raw-seconds N]
 #                     [--torch-threads N] [--http-threads N] [--bridge-calls N]
@@ -16,7 +18,8 @@
 #   --http-threads N   actorserve --http-threads (default: the server's own default)
 #   --bridge-calls N   round trips per bridge and thread count (default 20000)
 #   --variants         also measure diagnostic variants of actorserve (resnet18
-#                      with "instances": 2), shown as extra rows
+#                      with "instances": 1, digits with "instances": 2), shown
+#                      as extra rows
 #   --wait-quiet N     before each measurement wait up to N seconds for the
 #                      machine to be idle (<= 15 % busy); default 0: don't wait
 #   --rounds N         repeat every server run and raw measurement N times,
@@ -138,7 +141,11 @@ make_repo() { # name model [KEY=VALUE for config.json...]
 make_repo repo-digits digits
 make_repo repo-digits-nobatch digits batching.max_batch_size=1 batching.max_queue_delay_us=0
 make_repo repo-resnet18 resnet18
-make_repo repo-resnet18-i2 resnet18 instances=2
+make_repo repo-resnet18-i1 resnet18 instances=1
+make_repo repo-digits-i2 digits instances=2
+# The gateway node hosts nothing itself.
+rm -rf "$models/repo-empty"
+mkdir -p "$models/repo-empty"
 
 # The load generator already shares the 2 cores with the server; anything else
 # busy on the machine skews every number, so measure and record it.
@@ -200,10 +207,11 @@ wait_until() { # seconds description command...
     return 1
 }
 
-start_actorserve() { # repository tag
+start_actorserve() { # repository tag [more actorserve flags...]
     local repo=$1 tag=$2 out="$results/actorserve-$2-r$round"
+    shift 2
     local flags=(--model-repository "$repo" --port 0 --torch-threads "$torch_threads"
-                 --log-level warn)
+                 --log-level warn "$@")
     [[ -n "$http_threads" ]] && flags+=(--http-threads "$http_threads")
     # Run in the results directory: CAF may read a stray caf-application.ini.
     (cd "$results" && exec "$build/actorserve" "${flags[@]}") >"$out.out" 2>"$out.err" &
@@ -212,6 +220,19 @@ start_actorserve() { # repository tag
     wait_until 300 "actorserve ($tag) to be ready" grep -qs '^actorserve ready on http://' "$out.out"
     server_url=$(sed -n 's|^actorserve ready on \(http://[^ ]*\)$|\1|p' "$out.out" | head -1)
     log "actorserve ($tag) ready on $server_url, pid $server_pid"
+}
+
+free_port() {
+    "$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# True once the server lists an available version of digits hosted on another
+# node (a version with a "node" field).
+lists_remote_digits() {
+    curl -sf --max-time 2 "$server_url/api/v1/models/digits" | "$python" -c '
+import json, sys
+versions = json.load(sys.stdin).get("versions", [])
+sys.exit(0 if any(v.get("state") == "available" and v.get("node") for v in versions) else 1)'
 }
 
 peer_healthy() { curl -sf -o /dev/null --max-time 2 "$server_url/health"; }
@@ -229,7 +250,7 @@ rss_settled() {
 
 start_peer() { # repository tag
     local repo=$1 tag=$2 out="$results/peer-$2-r$round" port
-    port=$("$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    port=$(free_port)
     PEER_MODEL_REPOSITORY="$repo" PEER_TORCH_THREADS="$torch_threads" \
         gunicorn -w 2 -b "127.0.0.1:$port" --chdir "$peer_dir" --graceful-timeout 5 \
         --log-level warning seed_flask_server:app >"$out.out" 2>"$out.err" &
@@ -327,6 +348,28 @@ for (( round = 1; round <= rounds; round++ )); do
     measure digits64_off actorserve digits 64 "$digits_body"
     stop_server
 
+    log "digits: one remote hop, 32 connections: direct to node A, then through gateway G"
+    cluster_port=$(free_port)
+    start_actorserve "$models/repo-digits" digits-node --cluster-port "$cluster_port"
+    node_pid=$server_pid
+    measure digits32_direct actorserve digits 32 "$digits_body"
+    start_actorserve "$models/repo-empty" digits-gateway --join "127.0.0.1:$cluster_port"
+    wait_until 60 "the gateway to list digits on node A" lists_remote_digits
+    check_answer actorserve-gateway digits "$digits_body"
+    # The row's server CPU and RSS are the gateway's alone; node A serves too.
+    measure digits32_gateway actorserve digits 32 "$digits_body"
+    stop_server
+    server_pid=$node_pid
+    stop_server
+
+    if (( variants )); then
+        log "digits variant: actorserve with instances 2, 32 connections"
+        start_actorserve "$models/repo-digits-i2" digits-i2
+        check_answer actorserve-i2 digits "$digits_body"
+        measure digits32_i2 actorserve digits 32 "$digits_body"
+        stop_server
+    fi
+
     log "digits: peer, 32 and 64 connections"
     start_peer "$models/repo-digits" digits
     check_answer peer digits "$digits_body"
@@ -354,10 +397,10 @@ for (( round = 1; round <= rounds; round++ )); do
     done
 
     if (( variants )); then
-        log "resnet18 variant: actorserve with instances 2, 8 connections"
-        start_actorserve "$models/repo-resnet18-i2" resnet18-i2
-        check_answer actorserve-i2 resnet18 "$resnet_body"
-        measure resnet8_i2 actorserve resnet18 8 "$resnet_body"
+        log "resnet18 variant: actorserve with instances 1, 8 connections"
+        start_actorserve "$models/repo-resnet18-i1" resnet18-i1
+        check_answer actorserve-i1 resnet18 "$resnet_body"
+        measure resnet8_i1 actorserve resnet18 8 "$resnet_body"
         stop_server
     fi
 

@@ -100,10 +100,13 @@ RESNET18_CONFIG = {
     },
     "output": {"type": "classification", "top_k": 5},
     "batching": {
-        "max_batch_size": 8,
+        "max_batch_size": 4,  # one torch thread: batch 8 is no cheaper per image
         "max_queue_delay_us": 2000,
         "max_queue_size": 256,
     },
+    # Two forward calls at once, one per core, on one shared module: about
+    # the peer's two worker processes in speed, with one copy of the weights.
+    "instances": 2,
 }
 
 
@@ -182,21 +185,23 @@ def conv_bn_relu(c_in, c_out, stride):
 
 
 class DigitsNet(nn.Module):
-    """Four 3x3 conv layers (three with stride 2) and a small head.
+    """Three 3x3 conv layers with stride 2 and a small head.
 
     Input [N, 1, 28, 28], logits [N, 10]. Strided convolutions instead of
     max-pooling and a small fully connected layer keep training fast on
     CPU: Debian's libtorch runs matmuls on the reference BLAS, while
-    convolutions go through oneDNN.
+    convolutions go through oneDNN. The first convolution strides too: the
+    forward then costs 0.06 ms of CPU per image at batch 16 instead of 0.31
+    with a stride-1 first layer (and a fourth 64-channel one), at about the
+    same held-out accuracy (v1 0.977, v2 0.978; before: 0.975, 0.980).
     """
 
     def __init__(self):
         super().__init__()
         self.features = nn.Sequential(
-            *conv_bn_relu(1, 16, 1),    # 28x28
-            *conv_bn_relu(16, 32, 2),   # 14x14
-            *conv_bn_relu(32, 64, 2),   # 7x7
-            *conv_bn_relu(64, 64, 2),   # 4x4
+            *conv_bn_relu(1, 16, 2),    # 14x14
+            *conv_bn_relu(16, 32, 2),   # 7x7
+            *conv_bn_relu(32, 64, 2),   # 4x4
         )
         self.classifier = nn.Sequential(
             nn.Flatten(), nn.Dropout(0.25),
