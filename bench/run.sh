@@ -210,8 +210,10 @@ wait_until() { # seconds description command...
 start_actorserve() { # repository tag [more actorserve flags...]
     local repo=$1 tag=$2 out="$results/actorserve-$2-r$round"
     shift 2
+    # wrk is one client without a key: lift the per-client rate limits (the
+    # peer's limiter is set high the same way).
     local flags=(--model-repository "$repo" --port 0 --torch-threads "$torch_threads"
-                 --log-level warn "$@")
+                 --log-level warn --anonymous-rate-per-s 0 --predict-rate-per-s 0 "$@")
     [[ -n "$http_threads" ]] && flags+=(--http-threads "$http_threads")
     # Run in the results directory: CAF may read a stray caf-application.ini.
     (cd "$results" && exec "$build/actorserve" "${flags[@]}") >"$out.out" 2>"$out.err" &
