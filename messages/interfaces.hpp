@@ -68,11 +68,13 @@ constexpr replicas replicas_v{};
 
 namespace actorserve {
 
-/// Owns one torch::jit::Module of one model version. Detached: forward calls
-/// block its own thread, never the scheduler.
+/// Runs forward calls of one model version on its module (shared by the
+/// version's instances, see actors/model_instance.hpp). Detached: forward
+/// calls block its own thread, never the scheduler.
 using instance_actor = caf::typed_actor<
-    // Loads the TorchScript archive and runs one warm-up forward; replies with
-    // the load time in milliseconds, or an error saying why it failed.
+    // Loads the TorchScript archive (or waits for the instance sharing the
+    // module to load it) and runs one warm-up forward; replies with the load
+    // time in milliseconds, or an error saying why it failed.
     caf::replies_to<atom::load>::with<int64_t>,
     // Runs one forward call on a batch; replies with the output batch.
     caf::replies_to<atom::forward, tensor>::with<tensor>>;

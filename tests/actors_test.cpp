@@ -109,6 +109,37 @@ TEST_F(actors_test, instance_loads_warms_up_and_runs_forward) {
   self->send_exit(instance, caf::exit_reason::user_shutdown);
 }
 
+// The instances of a version share one module: the second load reuses the
+// first one's (the archive is gone by then), and both run forward on it.
+TEST_F(actors_test, instances_with_one_shared_module_load_it_once_and_both_serve) {
+  auto file = dir.path() / "affine" / "1" / "model.pt";
+  auto module = make_shared_module();
+  auto first = spawn_model_instance(system, {file.string(), {2}, false, module});
+  auto second = spawn_model_instance(system, {file.string(), {2}, false, module});
+  self->request(first, 30s, atom::load_v)
+      .receive([](int64_t) {}, [](caf::error& err) { FAIL() << caf::to_string(err); });
+  fs::remove(file);
+  self->request(second, 30s, atom::load_v)
+      .receive([](int64_t) {},
+               [](caf::error& err) {
+                 FAIL() << "must reuse the loaded module: " << caf::to_string(err);
+               });
+  for (const auto& instance : {first, second}) {
+    self->request(instance, 30s, atom::forward_v, rows_from(3, 1))
+        .receive(
+            [](tensor& out) {
+              EXPECT_EQ(out.values, (std::vector<float>{7, -5}));
+            },
+            [](caf::error& err) { FAIL() << caf::to_string(err); });
+    self->send_exit(instance, caf::exit_reason::user_shutdown);
+  }
+  auto alone = spawn_model_instance(system, {file.string(), {2}});
+  self->request(alone, 30s, atom::load_v)
+      .receive([](int64_t) { FAIL() << "without the shared module it loads the file"; },
+               [](caf::error&) {});
+  self->send_exit(alone, caf::exit_reason::user_shutdown);
+}
+
 TEST_F(actors_test, instance_refuses_a_file_that_is_not_torchscript) {
   auto instance =
       spawn_model_instance(system, {(dir.path() / "affine/2/model.pt").string(), {2}});
