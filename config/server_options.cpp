@@ -572,8 +572,10 @@ std::vector<endpoint> parse_endpoints(const std::string& text, const std::string
   for (const auto& item : split_keys(text)) {
     auto colon = item.rfind(':');
     int64_t port = 0;
-    auto digits = std::string_view{item}.substr(colon == std::string::npos ? 0 : colon + 1);
-    auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
+    auto digits =
+        std::string_view{item}.substr(colon == std::string::npos ? 0 : colon + 1);
+    auto [end, error] =
+        std::from_chars(digits.data(), digits.data() + digits.size(), port);
     if (colon == std::string::npos || colon == 0 || error != std::errc() ||
         end != digits.data() + digits.size() || port < 1 || port > 65535)
       fail(name, "must be HOST:PORT[,HOST:PORT...], got " + quote(item));

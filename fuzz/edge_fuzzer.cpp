@@ -74,8 +74,8 @@ void fuzz_base64_image(std::string_view text) {
 void fuzz_client_address(std::string_view text) {
   auto comma = text.find('|');
   auto trusted = text.substr(0, comma);
-  auto forwarded = comma == std::string_view::npos ? std::string_view{}
-                                                   : text.substr(comma + 1);
+  auto forwarded =
+      comma == std::string_view::npos ? std::string_view{} : text.substr(comma + 1);
   client_address_resolver resolver{trusted};
   canonical_ip(text);
   resolver.client_ip(std::string{trusted.substr(0, trusted.find(','))}, forwarded);

@@ -278,7 +278,6 @@ template <class T> T value_or_throw(caf::expected<T>&& result) {
   return std::move(*result);
 }
 
-
 /// An admin body: a JSON object with only `allowed` keys ("" = `{}`).
 json parse_admin_body(const httplib::Request& req,
                       std::initializer_list<std::string_view> allowed) {
