@@ -72,9 +72,13 @@ protected:
   }
 
   std::string repository_flags(const std::string& version) {
-    // Info: the access lines show which requests each colour served.
+    // Info: the access lines show which requests each colour served. Every
+    // client here is 127.0.0.1 behind one nginx, so the per-client anonymous
+    // rate limit (1,000/s, tested in hostile_e2e) would throttle the test
+    // itself: it is off.
     return "--model-repository " +
-           testing::quote((dir.path() / ("v" + version)).string()) + " --log-level info";
+           testing::quote((dir.path() / ("v" + version)).string()) +
+           " --log-level info --anonymous-rate-per-s 0";
   }
 
   httplib::Client client(bool keep_alive) const {
