@@ -9,15 +9,8 @@
 
 #include <atomic>
 #include <csignal>
-#include <cstdio>
-#include <fstream>
 #include <set>
 #include <thread>
-
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "tests/test_support.hpp"
 
@@ -29,20 +22,6 @@ using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 using clock_type = std::chrono::steady_clock;
 
-/// A TCP port that was free a moment ago (for nodes that must restart on the
-/// same cluster port).
-int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
-  socklen_t length = sizeof address;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  ::close(fd);
-  return ntohs(address.sin_port);
-}
-
 template <class Predicate>
 bool wait_until(Predicate predicate, std::chrono::milliseconds timeout) {
   auto deadline = clock_type::now() + timeout;
@@ -52,13 +31,6 @@ bool wait_until(Predicate predicate, std::chrono::milliseconds timeout) {
     std::this_thread::sleep_for(100ms);
   }
   return predicate();
-}
-
-std::string digit_body() {
-  std::ifstream in{testing::digits_holdout_file()};
-  std::string line;
-  std::getline(in, line);
-  return json{{"instances", {{{"image", json::parse(line)["png"]}}}}}.dump();
 }
 
 const std::string affine_body = R"({"instances": [{"data": [[1, 2], [3, 4]]}]})";
@@ -111,17 +83,6 @@ int predict_status(const testing::server_process& node, const std::string& model
   return answer.status;
 }
 
-/// Runs a command; returns its exit code and stdout.
-std::pair<int, std::string> run(const std::string& command) {
-  std::string output;
-  auto* pipe = ::popen(command.c_str(), "r");
-  char buffer[4096];
-  while (auto n = std::fread(buffer, 1, sizeof buffer, pipe))
-    output.append(buffer, n);
-  auto status = ::pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
-}
-
 class cluster_e2e : public ::testing::Test {
 protected:
   cluster_e2e() {
@@ -138,8 +99,8 @@ protected:
   }
 
   testing::temp_dir repo_a, repo_b, repo_c;
-  int port_a = free_port();
-  int port_b = free_port();
+  int port_a = testing::free_port();
+  int port_b = testing::free_port();
   std::unique_ptr<testing::server_process> a, b;
 };
 
@@ -158,7 +119,7 @@ TEST_F(cluster_e2e, a_gateway_serves_spreads_forwards_and_survives_a_node_loss) 
 
   // C serves both models and spreads digits over A and B.
   std::map<std::string, int> served_by;
-  const auto digits = digit_body();
+  const auto digits = testing::first_digit_body();
   for (int i = 0; i < 20; ++i) {
     std::string node;
     ASSERT_EQ(predict_status(c, "digits", digits, &node), 200);
@@ -262,19 +223,20 @@ TEST_F(cluster_e2e, a_silent_peer_is_dropped_at_the_heartbeat_timeout_and_rejoin
 TEST_F(cluster_e2e, the_admin_tool_talks_to_a_node_as_a_peer) {
   auto ctl = std::string{ACTORSERVE_CTL_BINARY} +
              " --connect 127.0.0.1:" + std::to_string(port_a);
-  auto [code, listing] = run(ctl + " list");
+  auto [code, listing] = testing::run_command("(" + ctl + " list 2>/dev/null)");
   ASSERT_EQ(code, 0) << listing;
   auto models = json::parse(listing)["models"];
   ASSERT_EQ(models.size(), 1u);
   EXPECT_EQ(models[0]["name"], "digits");
 
-  auto [unknown, ignored] = run(ctl + " reload nosuchmodel 2>/dev/null");
+  auto [unknown, ignored] = testing::run_command(ctl + " reload nosuchmodel");
   EXPECT_EQ(unknown, 1);
 
-  auto [reloaded, status] = run(ctl + " reload digits 1");
+  auto [reloaded, status] =
+      testing::run_command("(" + ctl + " reload digits 1 2>/dev/null)");
   ASSERT_EQ(reloaded, 0) << status;
   EXPECT_EQ(json::parse(status)["name"], "digits");
-  auto [refused, message] = run(ctl + " unload digits 1 2>&1");
+  auto [refused, message] = testing::run_command(ctl + " unload digits 1");
   EXPECT_EQ(refused, 1);
   EXPECT_NE(message.find("conflict"), std::string::npos) << message;
 }
@@ -302,7 +264,8 @@ private:
     return (dir_.path() / name).string();
   }
   static void sh(const std::string& command) {
-    ASSERT_EQ(std::system((command + " >/dev/null 2>&1").c_str()), 0) << command;
+    auto result = testing::run_command(command);
+    ASSERT_EQ(result.code, 0) << command << "\n" << result.output;
   }
   testing::temp_dir dir_;
 };
@@ -311,7 +274,7 @@ TEST(cluster_tls, only_nodes_with_certificates_from_the_same_ca_join) {
   testing::temp_dir repo_a, empty;
   testing::copy_model("digits", repo_a.path(), {"1"});
   certificates ours{"actorserve-ca"}, foreign{"someone-else"};
-  auto port_a = free_port();
+  auto port_a = testing::free_port();
   auto join_a = std::vector<std::string>{"--join", "127.0.0.1:" + std::to_string(port_a)};
   testing::server_process a{with(with(node_args(repo_a.path(), "A"), ours.node("a")),
                                  {"--cluster-port", std::to_string(port_a)})};
@@ -323,20 +286,20 @@ TEST(cluster_tls, only_nodes_with_certificates_from_the_same_ca_join) {
 
   EXPECT_TRUE(wait_until([&] { return hosts_of(member, "digits").count("A") == 1; }, 20s))
       << "a node with a certificate from the cluster's CA must join";
-  EXPECT_EQ(predict_status(member, "digits", digit_body()), 200);
+  EXPECT_EQ(predict_status(member, "digits", testing::first_digit_body()), 200);
   // By now the refused nodes have tried several times.
   EXPECT_TRUE(hosts_of(stranger, "digits").empty());
   EXPECT_TRUE(hosts_of(plain, "digits").empty());
-  EXPECT_EQ(predict_status(stranger, "digits", digit_body()), 404);
+  EXPECT_EQ(predict_status(stranger, "digits", testing::first_digit_body()), 404);
 }
 
 TEST(cluster_options, plain_cluster_traffic_beyond_loopback_is_refused) {
-  auto [code, output] = run(std::string{ACTORSERVE_BINARY} +
-                            " --cluster-port 7400 --cluster-host 0.0.0.0 2>&1");
+  auto [code, output] = testing::run_command(
+      std::string{ACTORSERVE_BINARY} + " --cluster-port 7400 --cluster-host 0.0.0.0");
   EXPECT_EQ(code, 2);
   EXPECT_NE(output.find("--allow-insecure-cluster"), std::string::npos) << output;
   auto [half, message] =
-      run(std::string{ACTORSERVE_BINARY} + " --cluster-tls-cert x.pem 2>&1");
+      testing::run_command(std::string{ACTORSERVE_BINARY} + " --cluster-tls-cert x.pem");
   EXPECT_EQ(half, 2);
   EXPECT_NE(message.find("all three"), std::string::npos) << message;
 }

@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <fstream>
 #include <map>
 #include <mutex>
 #include <sstream>
@@ -21,13 +20,6 @@ using nlohmann::json;
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 using clock_type = std::chrono::steady_clock;
-
-std::string first_digit_body() {
-  std::ifstream in{testing::digits_holdout_file()};
-  std::string line;
-  std::getline(in, line);
-  return json{{"instances", {{{"image", json::parse(line)["png"]}}}}}.dump();
-}
 
 /// One answered (or failed) request as a client saw it.
 struct record {
@@ -104,7 +96,7 @@ TEST_F(deploy_bluegreen_e2e, three_switches_under_load_fail_no_request) {
   // reload; a client whose connection closes before any byte of an answer
   // sends that request again on a new connection, as HTTP clients do
   // (RFC 9112, 9.3.1). Any HTTP error, or a second transport error, fails.
-  const std::string body = first_digit_body();
+  const std::string body = testing::first_digit_body();
   std::atomic<bool> stop{false};
   std::atomic<int> resent{0};
   std::mutex records_mutex;
@@ -254,8 +246,8 @@ TEST_F(deploy_bluegreen_e2e, a_colour_that_never_gets_ready_leaves_the_old_one_s
   EXPECT_EQ(testing::read_file(dir.path() / "state" / "upstream.conf"), upstream_before);
 
   auto http = client(true);
-  auto answer =
-      testing::post_json(http, "/api/v1/models/digits/predict", first_digit_body());
+  auto answer = testing::post_json(http, "/api/v1/models/digits/predict",
+                                   testing::first_digit_body());
   EXPECT_EQ(answer.status, 200);
   EXPECT_EQ(answer.body["version"], "1");
   auto status = bluegreen("status");

@@ -1,20 +1,16 @@
 #pragma once
 
-// Shared by the deploy tests: run shell commands, find tools, pick a free
-// port, and run nginx (the Debian package) as a non-root child on loopback
-// with its own prefix, config, pid and log files.
+// Shared by the deploy tests: find tools and run nginx (the Debian package) as a non-root
+// child on loopback with its own prefix, config, pid and log files.
 
 #include <chrono>
 #include <csignal>
-#include <cstdio>
 #include <filesystem>
 #include <stdexcept>
 #include <string>
 #include <thread>
 
-#include <netinet/in.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -35,26 +31,6 @@ inline std::string quote(const std::string& word) {
   return out + "'";
 }
 
-struct command_result {
-  int code = -1;
-  std::string output; // stdout and stderr, interleaved
-};
-
-/// Runs a command line with sh, stdout and stderr captured together.
-inline command_result run_command(const std::string& command) {
-  command_result result;
-  FILE* pipe = ::popen((command + " 2>&1 </dev/null").c_str(), "r");
-  if (pipe == nullptr)
-    return result;
-  char buffer[4096];
-  size_t n;
-  while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0)
-    result.output.append(buffer, n);
-  int status = ::pclose(pipe);
-  result.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return result;
-}
-
 /// The tool's full path, or "" when it is not installed.
 inline std::string find_tool(const std::string& name) {
   auto found = run_command("command -v " + quote(name));
@@ -63,22 +39,6 @@ inline std::string find_tool(const std::string& name) {
   while (!found.output.empty() && found.output.back() == '\n')
     found.output.pop_back();
   return found.output;
-}
-
-/// A loopback port that was free a moment ago (nginx cannot listen on port 0).
-inline int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof address;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-    ::close(fd);
-    throw std::runtime_error("no free port");
-  }
-  ::close(fd);
-  return ntohs(address.sin_port);
 }
 
 /// nginx in the foreground (`daemon off`), a child of the test that dies with

@@ -418,21 +418,8 @@ TEST(Metrics, ConcurrentObserversAndScrapes) {
 
 // --- promtool -----------------------------------------------------------------
 
-/// Runs `command`, returns its exit status and everything it printed.
-std::pair<int, std::string> run(const std::string& command) {
-  std::string output;
-  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-  if (!pipe)
-    return {-1, "popen failed"};
-  char buffer[4096];
-  while (size_t n = std::fread(buffer, 1, sizeof buffer, pipe))
-    output.append(buffer, n);
-  int status = ::pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
-}
-
 TEST(Metrics, PromtoolAcceptsTheExposition) {
-  if (run("command -v promtool").first != 0)
+  if (testing::run_command("command -v promtool").code != 0)
     GTEST_SKIP() << "promtool not found: install the Debian package 'prometheus' "
                     "(apt-get install -y prometheus) to check the exposition format";
 
@@ -461,7 +448,8 @@ TEST(Metrics, PromtoolAcceptsTheExposition) {
   testing::temp_dir dir;
   auto file = dir.path() / "metrics.txt";
   testing::write_file(file, text);
-  auto [status, output] = run("promtool check metrics < '" + file.string() + "'");
+  auto [status, output] =
+      testing::run_command("promtool check metrics < '" + file.string() + "'");
   EXPECT_EQ(status, 0) << "promtool check metrics said:\n" << output << "\non:\n" << text;
   EXPECT_EQ(output, "") << output;
 }

@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <fstream>
 #include <mutex>
 #include <thread>
 
@@ -17,13 +16,6 @@ namespace {
 using nlohmann::json;
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
-
-std::string first_digit_body() {
-  std::ifstream in{testing::digits_holdout_file()};
-  std::string line;
-  std::getline(in, line);
-  return json{{"instances", {{{"image", json::parse(line)["png"]}}}}}.dump();
-}
 
 class reload_e2e : public ::testing::Test {
 protected:
@@ -52,7 +44,7 @@ protected:
 
   testing::temp_dir repository;
   std::unique_ptr<testing::server_process> server;
-  std::string body = first_digit_body();
+  std::string body = testing::first_digit_body();
 };
 
 /// The q-quantile of `values` in milliseconds (sorts them).

@@ -70,6 +70,21 @@ private:
   temp_dir logs_;
 };
 
+/// The predict body of the first held-out digit (one PNG instance).
+std::string first_digit_body();
+
+struct command_result {
+  int code = -1;
+  std::string output; // stdout and stderr, interleaved
+};
+
+/// Runs a command line with sh, stdout and stderr captured together.
+command_result run_command(const std::string& command);
+
+/// A loopback port that was free a moment ago (for listeners that cannot
+/// take port 0, or must come back on the same port).
+int free_port();
+
 /// POSTs JSON; returns status and parsed body (null when not JSON).
 struct http_answer {
   int status = 0;
