@@ -117,6 +117,7 @@ int run(const server_options& options) {
   bool clustered = options.cluster_port != 0 || !options.join.empty();
   caf::actor_system_config cfg;
   register_message_types(cfg);
+  cfg.set("scheduler.max-threads", static_cast<size_t>(options.actor_threads));
   if (clustered)
     configure_cluster(cfg, options);
   caf::actor_system system{cfg};

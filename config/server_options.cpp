@@ -267,6 +267,9 @@ const std::vector<option_descriptor>& option_table() {
                      1, day_s, "longest loading plus warm-up of one model version"),
       integer_option("--torch-threads", "torch_threads", "N", &o::torch_threads, 1, 1024,
                      "intra-op threads of each model instance"),
+      integer_option("--actor-threads", "actor_threads", "N", &o::actor_threads, 1, 1024,
+                     "scheduler threads of the message-passing actors (forward runs on "
+                     "threads of its own)"),
       integer_option("--job-ttl-s", "job_ttl_s", "SECONDS", &o::job_ttl_s, 1, 30 * day_s,
                      "how long a finished async job's result is kept"),
       integer_option("--max-jobs", "max_jobs", "N", &o::max_jobs, 1, 10'000'000,

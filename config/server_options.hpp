@@ -51,8 +51,13 @@ struct server_options {
   std::string trusted_proxies;
 
   // Models.
-  int64_t load_timeout_s = 300;        // loading plus warm-up of one version
-  int32_t torch_threads = 1;           // intra-op threads of each model instance
+  int64_t load_timeout_s = 300; // loading plus warm-up of one version
+  int32_t torch_threads = 1;    // intra-op threads of each model instance
+  // Scheduler threads of the cooperative actors (registry, routers, batchers,
+  // job store). Forward runs on detached actors with threads of their own, so
+  // these only pass messages: on a small box one thread spares the cross-thread
+  // wake-ups and work-stealing polls that two of them cost.
+  int32_t actor_threads = 1;
   bool enable_fault_injection = false; // tests only: inputs can crash instances
 
   // Async jobs.

@@ -565,6 +565,7 @@ TEST(help_text, mentions_every_flag_key_and_default) {
                            "--max-timeout-ms",
                            "--load-timeout-s",
                            "--torch-threads",
+                           "--actor-threads",
                            "--job-ttl-s",
                            "--max-jobs",
                            "--max-job-bytes",
