@@ -21,8 +21,11 @@ class reload_e2e : public ::testing::Test {
 protected:
   reload_e2e() {
     testing::copy_model("digits", repository.path(), {"1", "2"});
-    server = std::make_unique<testing::server_process>(std::vector<std::string>{
-        "--model-repository", repository.path().string(), "--log-level", "warn"});
+    // Every client is 127.0.0.1: the anonymous per-IP limit would answer the
+    // load's clients and the admin 429 (the limiter has its own tests).
+    server = std::make_unique<testing::server_process>(
+        std::vector<std::string>{"--model-repository", repository.path().string(),
+                                 "--log-level", "warn", "--anonymous-rate-per-s", "0"});
   }
 
   testing::http_answer admin(const std::string& method, const std::string& path,
