@@ -132,6 +132,8 @@ int run(const server_options& options) {
     settings.node = node_name(options);
   settings.sync_interval = std::chrono::milliseconds{options.cluster_sync_ms};
   settings.replica_timeout = std::chrono::milliseconds{options.max_timeout_ms};
+  auto directory = std::make_shared<predictor_directory>();
+  settings.directory = directory;
   auto registry = spawn_registry(system, settings);
   std::vector<caf::actor> connectors;
   if (clustered) {
@@ -148,7 +150,7 @@ int run(const server_options& options) {
 
   log_event(spdlog::level::info, "auth",
             {{"enabled", !keys->auth_disabled()}, {"keys", keys->key_count()}});
-  http_server server{system, registry, jobs, keys, stats, options};
+  http_server server{system, registry, directory, jobs, keys, stats, options};
   auto port = server.bind();
   if (port < 0) {
     spdlog::critical("cannot listen on {}:{}", options.host, options.port);

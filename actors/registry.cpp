@@ -133,6 +133,18 @@ std::vector<std::string> available_versions(const model_status& status) {
   return result;
 }
 
+/// Publishes who answers each model now: its replica set when peers host it
+/// too, else its router.
+void publish_directory(const registry_state& st) {
+  predictor_directory::table entries;
+  for (const auto& [name, entry] : st.models)
+    entries.emplace(name, directory_entry{predictor_actor{entry.router}, entry.spec});
+  for (const auto& [name, model] : st.shared)
+    entries.insert_or_assign(
+        name, directory_entry{predictor_actor{model.replicas}, model.spec});
+  st.settings.directory->publish(std::move(entries));
+}
+
 /// Tells every replica set who hosts its model now, and spawns one for each
 /// model that a peer hosts and that has none yet. A replica set stays once
 /// made, so a model whose hosts are all gone answers `unavailable` (503),
@@ -141,6 +153,7 @@ void refresh_replicas(registry_pointer self) {
   auto& st = self->state;
   std::map<std::string, std::vector<replica>> replicas;
   std::map<std::string, model_spec> specs;
+  bool replicated = false;
   for (const auto& [node, peer] : st.peers) {
     for (const auto& hosted : peer.catalog.models) {
       replicas[hosted.spec.name].push_back(
@@ -164,8 +177,11 @@ void refresh_replicas(registry_pointer self) {
       auto spec = st.models.count(name) ? st.models.at(name).spec : specs.at(name);
       st.shared.emplace(name, shared_model{set, std::move(spec)});
       log_event(spdlog::level::info, "replicated", {{"model", name}});
+      replicated = true;
     }
   }
+  if (replicated)
+    publish_directory(st);
   for (auto& [name, model] : st.shared)
     self->send(model.replicas, atom::replicas_v, std::move(replicas[name]));
 }
@@ -273,16 +289,6 @@ caf::result<model_status> fan_out(registry_pointer self, const std::string& mode
   return promise;
 }
 
-caf::result<predictor_actor, model_spec> resolve(registry_pointer self,
-                                                 const std::string& model) {
-  auto& st = self->state;
-  if (auto i = st.shared.find(model); i != st.shared.end())
-    return {predictor_actor{i->second.replicas}, i->second.spec};
-  if (auto i = st.models.find(model); i != st.models.end())
-    return {predictor_actor{i->second.router}, i->second.spec};
-  return make_error(ec::model_not_found, "model '" + model + "' does not exist");
-}
-
 registry_impl::behavior_type registry(registry_pointer self, registry_settings settings,
                                       std::vector<model_folder> folders) {
   auto& st = self->state;
@@ -295,6 +301,7 @@ registry_impl::behavior_type registry(registry_pointer self, registry_settings s
     self->link_to(router);
     st.models.emplace(folder.name, model_entry{router, make_spec(folder)});
   }
+  publish_directory(st);
   // Routers and replica sets are linked so that they end with the registry.
   // Their own exits are logged; anyone else's exit ends the registry.
   self->set_exit_handler([=](caf::exit_msg& msg) {
@@ -319,7 +326,6 @@ registry_impl::behavior_type registry(registry_pointer self, registry_settings s
   auto admin_timeout =
       std::chrono::duration_cast<std::chrono::milliseconds>(st.settings.load_timeout);
   return {
-      [=](atom::resolve, const std::string& model) { return resolve(self, model); },
       [=](atom::list) {
         auto promise = self->make_response_promise<std::vector<model_status>>();
         collect_local_status(self, [=](status_map local) mutable {

@@ -1,8 +1,9 @@
 #pragma once
 
 // The registry: one per node. It scans the model repository at start, spawns
-// one router per model and answers who serves a model (with the spec HTTP
-// needs to pre- and post-process) and the status of every model.
+// one router per model, publishes who serves each model (with the spec HTTP
+// needs to pre- and post-process) in the predictor directory, and answers
+// the status of every model.
 //
 // In a cluster it also holds the node's view of its peers: each peer's
 // registry (monitored) and catalog, pulled every sync interval. A model that
@@ -16,6 +17,7 @@
 
 #include <caf/actor_system.hpp>
 
+#include "actors/predictor_directory.hpp"
 #include "http/metrics.hpp"
 #include "messages/interfaces.hpp"
 
@@ -27,6 +29,7 @@ struct registry_settings {
   std::chrono::milliseconds status_timeout{5000}; // per router, for listings
   bool fault_injection = false;                   // see instance_settings
   std::shared_ptr<metrics> stats;
+  std::shared_ptr<predictor_directory> directory; // written by the registry only
   std::string node; // this node's name in listings and catalogs ("" alone)
   std::chrono::milliseconds sync_interval{1000};    // catalog pull from peers
   std::chrono::milliseconds replica_timeout{60000}; // see replica_set_settings

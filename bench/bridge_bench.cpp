@@ -1,12 +1,15 @@
-// The four ways from a non-actor (HTTP) thread into an actor and back, each
+// The five ways from a non-actor (HTTP) thread into an actor and back, each
 // measured against the same trivial echo actor in one process
 // (../shared/CAF-0.17-NOTES.md, "Bridging HTTP threads into actors"):
 //
 //   scoped       a caf::scoped_actor made for each request
 //   scoped_tl    one caf::scoped_actor per thread (thread_local), reused
 //   fview        caf::make_function_view(echo, 1 s) per thread, reused
-//   ask          actorserve::ask<> (http/bridge.hpp): a one-shot event-based
-//                actor that makes the request and fulfils a std::promise
+//   oneshot      a one-shot event-based actor that makes the request and
+//                fulfils a std::promise (actorserve's bridge until 2026-12)
+//   ask          actorserve::ask<> (http/bridge.hpp): the request enqueued
+//                from the calling thread with a reply sink as its sender,
+//                which fulfils a std::promise on the replying thread
 //
 //   bridge_bench [--calls 20000] [--threads 1,8] [--json FILE]
 //
@@ -23,6 +26,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <functional>
+#include <future>
 #include <iostream>
 #include <optional>
 #include <sstream>
@@ -93,7 +97,20 @@ std::vector<bridge> bridges(caf::actor_system& system, const echo_actor& dest) {
            return r ? *r : -1;
          };
        }},
-      {"ask", "one-shot actor + std::promise (actorserve::ask)",
+      {"oneshot", "one-shot event-based actor + std::promise",
+       [&system, dest] {
+         return [&system, dest](int32_t x) {
+           auto answer = std::make_shared<std::promise<int32_t>>();
+           auto result = answer->get_future();
+           system.spawn([answer, dest, x](caf::event_based_actor* self) {
+             self->request(dest, timeout, x)
+                 .then([answer](int32_t r) { answer->set_value(r); },
+                       [answer](caf::error&) { answer->set_value(-1); });
+           });
+           return result.get();
+         };
+       }},
+      {"ask", "reply sink + std::promise (actorserve::ask)",
        [&system, dest] {
          return [&system, dest](int32_t x) {
            auto r = actorserve::ask<int32_t>(

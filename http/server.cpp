@@ -329,6 +329,14 @@ traffic_split parse_traffic(const json& body) {
   return split;
 }
 
+/// A validated prediction, ready to send: its model's directory entry, the
+/// request, and how to format the answer.
+struct prepared_call {
+  std::shared_ptr<const directory_entry> model;
+  predict_request request;
+  output_options output;
+};
+
 std::chrono::milliseconds remaining(clock::time_point deadline) {
   return std::max(
       std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now()),
@@ -377,10 +385,12 @@ void record_access(metrics& stats, const std::string& request_id,
 } // namespace
 
 http_server::http_server(caf::actor_system& system, registry_actor registry,
+                         std::shared_ptr<const predictor_directory> directory,
                          job_store_actor jobs, std::shared_ptr<const key_store> keys,
                          std::shared_ptr<metrics> stats, server_options options)
-    : system_(system), registry_(std::move(registry)), jobs_(std::move(jobs)),
-      keys_(std::move(keys)), stats_(std::move(stats)), options_(std::move(options)),
+    : system_(system), registry_(std::move(registry)), directory_(std::move(directory)),
+      jobs_(std::move(jobs)), keys_(std::move(keys)), stats_(std::move(stats)),
+      options_(std::move(options)),
       server_(std::make_unique<edge_server>(
           edge_limits_of(options_),
           [stats = stats_](int status, const std::string& client) {
@@ -456,8 +466,8 @@ void http_server::install_routes() {
                         options_.default_timeout_ms, options_.max_timeout_ms};
 
   // Everything a predict call and a job submission share: validation, the
-  // model's predictor (router or replica set) and spec, and the preprocessed
-  // input batch.
+  // model's predictor (router or replica set) and spec from the directory,
+  // and the preprocessed input batch.
   auto prepare = [this, limits](const httplib::Request& req, const std::string& model,
                                 const std::string& pinned) {
     require_json_body(req);
@@ -466,11 +476,10 @@ void http_server::install_routes() {
                       "version"};
     auto body = parse_predict_body(req.body, limits);
     auto deadline = clock::now() + std::chrono::milliseconds{body.parameters.timeout_ms};
-    auto [target, spec] = value_or_throw(ask<predictor_actor, model_spec>(
-        system_, registry_, remaining(deadline), atom::resolve_v, model));
-    auto input = build_input_batch(body, spec.input, limits);
-    return job_submission{
-        target, spec,
+    auto model_entry = value_or_throw(directory_->find(model));
+    auto input = build_input_batch(body, model_entry->spec.input, limits);
+    return prepared_call{
+        std::move(model_entry),
         predict_request{pinned, std::move(input), remaining(deadline).count()},
         body.parameters.output};
   };
@@ -479,18 +488,22 @@ void http_server::install_routes() {
                                  const std::string& model, const std::string& pinned) {
     auto call = prepare(req, model, pinned);
     auto timeout = std::chrono::milliseconds{call.request.timeout_ms} + reply_grace;
-    auto [reply] = value_or_throw(ask<predict_reply>(
-        system_, call.target, timeout, atom::predict_v, std::move(call.request)));
+    auto [reply] =
+        value_or_throw(ask<predict_reply>(system_, call.model->predictor, timeout,
+                                          atom::predict_v, std::move(call.request)));
     res.set_header("X-Model-Version", reply.version);
     if (!reply.node.empty())
       res.set_header("X-Served-By", reply.node);
-    write_json(res, 200, format_answer(reply, call.spec, call.output));
+    write_json(res, 200, format_answer(reply, call.model->spec, call.output));
   };
 
   auto submit_job = [this, prepare](const httplib::Request& req, httplib::Response& res,
                                     const std::string& model, const std::string& pinned) {
-    auto [id] = value_or_throw(ask<std::string>(
-        system_, jobs_, control_timeout, atom::submit_v, prepare(req, model, pinned)));
+    auto call = prepare(req, model, pinned);
+    job_submission job{call.model->predictor, call.model->spec, std::move(call.request),
+                       call.output};
+    auto [id] = value_or_throw(ask<std::string>(system_, jobs_, control_timeout,
+                                                atom::submit_v, std::move(job)));
     auto location = "/api/v1/jobs/" + id;
     res.set_header("Location", location);
     write_json(res, 202, {{"job_id", id}, {"status", "queued"}, {"location", location}});

@@ -2,9 +2,11 @@
 
 // The HTTP front: cpp-httplib's thread pool turns requests into messages to
 // the registry and routers and their replies into JSON. It holds no model
-// state and caches no actor handle across requests: every request asks the
-// registry, which is what lets a reload take effect at once. Handlers run on
-// HTTP threads and block only in ask(), always with a deadline.
+// state and caches no actor handle across requests: every prediction looks
+// its model up in the registry's predictor directory, and versions are
+// chosen by the router, which is what lets a reload take effect at once.
+// Handlers run on HTTP threads and block only in ask(), always with a
+// deadline.
 
 #include <atomic>
 #include <memory>
@@ -12,6 +14,7 @@
 
 #include <caf/actor_system.hpp>
 
+#include "actors/predictor_directory.hpp"
 #include "config/server_options.hpp"
 #include "messages/interfaces.hpp"
 
@@ -25,7 +28,8 @@ class rate_limiter;
 
 class http_server {
 public:
-  http_server(caf::actor_system& system, registry_actor registry, job_store_actor jobs,
+  http_server(caf::actor_system& system, registry_actor registry,
+              std::shared_ptr<const predictor_directory> directory, job_store_actor jobs,
               std::shared_ptr<const key_store> keys, std::shared_ptr<metrics> stats,
               server_options options);
   ~http_server();
@@ -47,6 +51,7 @@ private:
 
   caf::actor_system& system_;
   registry_actor registry_;
+  std::shared_ptr<const predictor_directory> directory_;
   job_store_actor jobs_;
   std::shared_ptr<const key_store> keys_;
   std::shared_ptr<metrics> stats_;

@@ -1,9 +1,10 @@
 #pragma once
 
 // Every typed actor interface of actorserve, and the atoms they use. Handlers
-// carry a one-line comment each. The path of a predict call:
-//   HTTP --resolve--> registry, then HTTP --predict--> router --delegate-->
-//   batcher --forward--> model instance; the batcher answers the HTTP asker.
+// carry a one-line comment each. The path of a predict call: HTTP looks the
+// model up in the registry's predictor directory (actors/predictor_directory.hpp),
+// then HTTP --predict--> router --delegate--> batcher --forward--> model
+// instance; the batcher answers the HTTP asker.
 
 #include <cstdint>
 #include <map>
@@ -23,7 +24,6 @@ using forward = caf::atom_constant<caf::atom("forward")>;
 using load = caf::atom_constant<caf::atom("load")>;
 using status = caf::atom_constant<caf::atom("status")>;
 using list = caf::atom_constant<caf::atom("list")>;
-using resolve = caf::atom_constant<caf::atom("resolve")>;
 using flush = caf::atom_constant<caf::atom("flush")>;
 using expire = caf::atom_constant<caf::atom("expire")>;
 using stats = caf::atom_constant<caf::atom("stats")>;
@@ -46,7 +46,6 @@ constexpr forward forward_v{};
 constexpr load load_v{};
 constexpr status status_v{};
 constexpr list list_v{};
-constexpr resolve resolve_v{};
 constexpr flush flush_v{};
 constexpr expire expire_v{};
 constexpr stats stats_v{};
@@ -157,10 +156,6 @@ using replica_set_actor = predictor_actor::extend<
 
 /// One per node: model name to router, and the node's view of the cluster.
 using registry_actor = caf::typed_actor<
-    // Replies with who answers the model's predictions (its router, or a
-    // replica set when other nodes host it too) and the spec to pre- and
-    // post-process with.
-    caf::replies_to<atom::resolve, std::string>::with<predictor_actor, model_spec>,
     // Replies with the status of every model, ordered by name.
     caf::replies_to<atom::list>::with<std::vector<model_status>>,
     // Replies with one model's status.
