@@ -6,8 +6,6 @@
 #include <optional>
 #include <stdexcept>
 
-#include <malloc.h>
-
 #include <ATen/Parallel.h>
 #include <torch/script.h>
 
@@ -150,7 +148,6 @@ instance_actor spawn_model_instance(caf::actor_system& system,
 void configure_torch_threads(int32_t threads) {
   at::set_num_threads(threads);
   at::set_num_interop_threads(threads);
-  mallopt(M_ARENA_MAX, 2);
 }
 
 } // namespace actorserve

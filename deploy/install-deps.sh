@@ -30,6 +30,7 @@ packages=(
     # libraries
     libtorch-dev libcaf-dev libcpp-httplib-dev libopencv-dev libspdlog-dev
     nlohmann-json3-dev libgtest-dev libgmock-dev prometheus-cpp-dev libssl-dev
+    libjemalloc-dev
     # libtorch links the system BLAS; Debian's default is the reference BLAS.
     # OpenBLAS (the OpenMP build, like libtorch's own threading) makes a
     # small-batch forward ~4x faster.
