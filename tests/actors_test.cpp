@@ -45,15 +45,6 @@ tensor rows_from(float base, int64_t rows) {
 }
 
 struct actors_test : ::testing::Test {
-  static caf::actor_system_config& config() {
-    static caf::actor_system_config cfg = [] {
-      caf::actor_system_config result;
-      register_message_types(result);
-      return result;
-    }();
-    return cfg;
-  }
-
   actors_test() {
     make_affine_model(dir.path() / "affine" / "1" / "model.pt");
     testing::write_file(dir.path() / "affine" / "2" / "model.pt",
@@ -71,7 +62,7 @@ struct actors_test : ::testing::Test {
   }
 
   testing::temp_dir dir;
-  caf::actor_system system{config()};
+  caf::actor_system system{testing::registered_actor_config()};
   caf::scoped_actor self{system};
 };
 

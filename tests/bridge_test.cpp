@@ -13,7 +13,7 @@
 
 #include "http/bridge.hpp"
 #include "messages/error.hpp"
-#include "messages/type_ids.hpp"
+#include "tests/test_support.hpp"
 
 namespace actorserve {
 namespace {
@@ -52,16 +52,7 @@ caf::behavior probe(caf::stateful_actor<probe_state>* self) {
 }
 
 struct bridge_test : ::testing::Test {
-  static caf::actor_system_config& config() {
-    static caf::actor_system_config cfg = [] {
-      caf::actor_system_config result;
-      register_message_types(result);
-      return result;
-    }();
-    return cfg;
-  }
-
-  caf::actor_system system{config()};
+  caf::actor_system system{testing::registered_actor_config()};
   caf::actor dest = system.spawn(probe);
 };
 

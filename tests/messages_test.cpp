@@ -10,21 +10,13 @@
 
 #include "messages/error.hpp"
 #include "messages/type_ids.hpp"
+#include "tests/test_support.hpp"
 
 namespace actorserve {
 namespace {
 
 struct messages_test : ::testing::Test {
-  static caf::actor_system_config& config() {
-    static caf::actor_system_config cfg = [] {
-      caf::actor_system_config result;
-      register_message_types(result);
-      return result;
-    }();
-    return cfg;
-  }
-
-  caf::actor_system system{config()};
+  caf::actor_system system{testing::registered_actor_config()};
 
   template <class T> T round_trip(const T& value) {
     std::vector<char> buffer;

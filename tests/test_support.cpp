@@ -16,6 +16,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "messages/type_ids.hpp"
+
 namespace fs = std::filesystem;
 
 namespace actorserve::testing {
@@ -32,6 +34,15 @@ temp_dir::temp_dir() {
 temp_dir::~temp_dir() {
   std::error_code ignored;
   fs::remove_all(path_, ignored);
+}
+
+caf::actor_system_config& registered_actor_config() {
+  static caf::actor_system_config config = [] {
+    caf::actor_system_config result;
+    register_message_types(result);
+    return result;
+  }();
+  return config;
 }
 
 fs::path generated_repository() {

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include <caf/actor_system_config.hpp>
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
@@ -29,6 +30,11 @@ private:
 
 /// The repository made by tools/make_models.py during the build
 /// (ACTORSERVE_MODELS_DIR/repository) and the held-out digits file.
+/// The actor system config of in-process actor tests: actorserve's message
+/// types registered. One per test binary; every actor_system made from it
+/// refers to it while it runs.
+caf::actor_system_config& registered_actor_config();
+
 std::filesystem::path generated_repository();
 std::filesystem::path digits_holdout_file();
 
