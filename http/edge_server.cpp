@@ -173,15 +173,27 @@ public:
     return sent;
   }
 
+  // cpp-httplib asks for both addresses on every request; they are looked
+  // up once per connection.
   void get_remote_ip_and_port(std::string& ip, int& port) const override {
-    ip = peer_address(fd_, port);
+    if (!remote_.known) {
+      remote_.known = true;
+      remote_.ip = peer_address(fd_, remote_.port);
+    }
+    ip = remote_.ip;
+    port = remote_.port;
   }
 
   void get_local_ip_and_port(std::string& ip, int& port) const override {
-    sockaddr_storage address{};
-    socklen_t length = sizeof address;
-    if (::getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length) == 0)
-      ip = numeric_host(address, length, port);
+    if (!local_.known) {
+      sockaddr_storage address{};
+      socklen_t length = sizeof address;
+      local_.known = true;
+      if (::getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length) == 0)
+        local_.ip = numeric_host(address, length, local_.port);
+    }
+    ip = local_.ip;
+    port = local_.port;
   }
 
   socket_t socket() const override { return fd_; }
@@ -267,6 +279,14 @@ private:
   const edge_limits& limits_;
   const milliseconds read_timeout_;
   const milliseconds write_timeout_;
+
+  struct endpoint {
+    bool known = false;
+    std::string ip;
+    int port = 0;
+  };
+  mutable endpoint remote_;
+  mutable endpoint local_;
 
   char buffer_[4096];
   std::string gathered_; // written, not sent yet

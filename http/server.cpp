@@ -88,12 +88,10 @@ std::string request_id_for(const httplib::Request& req) {
   return random_request_id();
 }
 
-/// Runs a handler; an api_error it throws becomes the error body.
-template <class Handler>
-void run_guarded(const Handler& handler, const httplib::Request& req,
-                 httplib::Response& res) {
+/// Runs a handler's work; an api_error it throws becomes the error body.
+template <class Work> void run_guarded(const Work& work, httplib::Response& res) {
   try {
-    handler(req, res);
+    work();
   } catch (const api_error& error) {
     write_error(res, error);
   } catch (const std::exception& e) {
@@ -156,7 +154,7 @@ httplib::Server::Handler guarded(const gatekeeper& gate, access required,
                                  Handler handler) {
   return [gate, required, handler](const httplib::Request& req, httplib::Response& res) {
     if (gate.admit(req, res, required))
-      run_guarded(handler, req, res);
+      run_guarded([&] { handler(req, res); }, res);
   };
 }
 
@@ -164,17 +162,18 @@ httplib::Server::Handler guarded(const gatekeeper& gate, access required,
 /// an orchestrator's checks never fail because of other clients.
 template <class Handler> httplib::Server::Handler probe(Handler handler) {
   return [handler](const httplib::Request& req, httplib::Response& res) {
-    run_guarded(handler, req, res);
+    run_guarded([&] { handler(req, res); }, res);
   };
 }
 
 /// Body bytes of the request being served on this thread, for the access log.
 thread_local size_t request_body_bytes = 0;
 
-/// A handler for requests with a body: the caller's access and rate are
-/// checked before any of the body is read, and the body is counted as it arrives,
-/// whatever its framing, so a chunked body cannot grow past `max_body` (cpp-httplib 0.11
-/// bounds only Content-Length bodies). Over the limit: 413, connection closed.
+/// A handler for requests with a body, called as handler(req, body, res): the
+/// caller's access and rate are checked before any of the body is read, and the
+/// body is counted as it arrives, whatever its framing, so a chunked body cannot
+/// grow past `max_body` (cpp-httplib 0.11 bounds only Content-Length bodies).
+/// Over the limit: 413, connection closed.
 template <class Handler>
 httplib::Server::HandlerWithContentReader
 guarded_with_body(const gatekeeper& gate, access required, size_t max_body,
@@ -208,9 +207,7 @@ guarded_with_body(const gatekeeper& gate, access required, size_t max_body,
       close_after_response(res);
       return write_error(res, {ec::invalid_request, "the request body ended early", {}});
     }
-    auto with_body = req; // its matches still point into req.path, alive here
-    with_body.body = std::move(body);
-    run_guarded(handler, with_body, res);
+    run_guarded([&] { handler(req, body, res); }, res);
   };
 }
 
@@ -280,12 +277,12 @@ template <class T> T value_or_throw(caf::expected<T>&& result) {
 }
 
 /// An admin body: a JSON object with only `allowed` keys ("" = `{}`).
-json parse_admin_body(const httplib::Request& req,
+json parse_admin_body(const httplib::Request& req, const std::string& text,
                       std::initializer_list<std::string_view> allowed) {
   require_json_body(req);
-  if (req.body.find_first_not_of(" \t\r\n") == std::string::npos)
+  if (text.find_first_not_of(" \t\r\n") == std::string::npos)
     return json::object();
-  auto body = json::parse(req.body, nullptr, false);
+  auto body = json::parse(text, nullptr, false);
   if (body.is_discarded())
     throw api_error{ec::invalid_json, "the body is not valid JSON", {}};
   if (!body.is_object())
@@ -471,13 +468,13 @@ void http_server::install_routes() {
   // Everything a predict call and a job submission share: validation, the
   // model's predictor (router or replica set) and spec from the directory,
   // and the preprocessed input batch.
-  auto prepare = [this, limits](const httplib::Request& req, const std::string& model,
-                                const std::string& pinned) {
+  auto prepare = [this, limits](const httplib::Request& req, const std::string& text,
+                                const std::string& model, const std::string& pinned) {
     require_json_body(req);
     if (!pinned.empty() && !is_version_name(pinned))
       throw api_error{ec::version_not_found, "version '" + pinned + "' does not exist",
                       "version"};
-    auto body = parse_predict_body(req.body, limits);
+    auto body = parse_predict_body(text, limits);
     auto deadline = clock::now() + std::chrono::milliseconds{body.parameters.timeout_ms};
     auto model_entry = value_or_throw(directory_->find(model));
     auto input = build_input_batch(body, model_entry->spec.input, limits);
@@ -487,9 +484,10 @@ void http_server::install_routes() {
         body.parameters.output};
   };
 
-  auto predict = [this, prepare](const httplib::Request& req, httplib::Response& res,
-                                 const std::string& model, const std::string& pinned) {
-    auto call = prepare(req, model, pinned);
+  auto predict = [this, prepare](const httplib::Request& req, const std::string& body,
+                                 httplib::Response& res, const std::string& model,
+                                 const std::string& pinned) {
+    auto call = prepare(req, body, model, pinned);
     auto timeout = std::chrono::milliseconds{call.request.timeout_ms} + reply_grace;
     auto [reply] =
         value_or_throw(ask<predict_reply>(system_, call.model->predictor, timeout,
@@ -500,9 +498,10 @@ void http_server::install_routes() {
     write_json(res, 200, format_answer(reply, call.model->spec, call.output));
   };
 
-  auto submit_job = [this, prepare](const httplib::Request& req, httplib::Response& res,
-                                    const std::string& model, const std::string& pinned) {
-    auto call = prepare(req, model, pinned);
+  auto submit_job = [this, prepare](const httplib::Request& req, const std::string& body,
+                                    httplib::Response& res, const std::string& model,
+                                    const std::string& pinned) {
+    auto call = prepare(req, body, model, pinned);
     job_submission job{call.model->predictor, call.model->spec, std::move(call.request),
                        call.output};
     auto [id] = value_or_throw(ask<std::string>(system_, jobs_, control_timeout,
@@ -515,23 +514,26 @@ void http_server::install_routes() {
   server.Post(
       R"(/api/v1/models/([^/]+)/predict)",
       guarded_with_body(gate, access::predict, max_body,
-                        [predict](const httplib::Request& req, httplib::Response& res) {
-                          predict(req, res, req.matches[1],
+                        [predict](const httplib::Request& req, const std::string& body,
+                                  httplib::Response& res) {
+                          predict(req, body, res, req.matches[1],
                                   req.get_header_value("X-Model-Version"));
                         }));
   server.Post(
       R"(/api/v1/models/([^/]+)/versions/([^/]+)/predict)",
       guarded_with_body(gate, access::predict, max_body,
-                        [predict](const httplib::Request& req, httplib::Response& res) {
-                          predict(req, res, req.matches[1], req.matches[2]);
+                        [predict](const httplib::Request& req, const std::string& body,
+                                  httplib::Response& res) {
+                          predict(req, body, res, req.matches[1], req.matches[2]);
                         }));
-  server.Post(R"(/api/v1/models/([^/]+)/jobs)",
-              guarded_with_body(
-                  gate, access::predict, max_body,
-                  [submit_job](const httplib::Request& req, httplib::Response& res) {
-                    submit_job(req, res, req.matches[1],
-                               req.get_header_value("X-Model-Version"));
-                  }));
+  server.Post(
+      R"(/api/v1/models/([^/]+)/jobs)",
+      guarded_with_body(gate, access::predict, max_body,
+                        [submit_job](const httplib::Request& req, const std::string& body,
+                                     httplib::Response& res) {
+                          submit_job(req, body, res, req.matches[1],
+                                     req.get_header_value("X-Model-Version"));
+                        }));
   server.Get(R"(/api/v1/jobs/([^/]+))",
              guarded(gate, access::predict,
                      [this](const httplib::Request& req, httplib::Response& res) {
@@ -569,41 +571,42 @@ void http_server::install_routes() {
   // Admin routes. A reload answers once the new versions serve (or failed).
   auto admin_timeout = std::chrono::seconds{options_.load_timeout_s} + control_timeout;
   server.Post(R"(/api/v1/models/([^/]+)/reload)",
-              guarded_with_body(gate, access::admin, max_body,
-                                [this, admin_timeout](const httplib::Request& req,
-                                                      httplib::Response& res) {
-                                  auto body = parse_admin_body(req, {"version"});
-                                  auto version =
-                                      body.contains("version")
-                                          ? version_field(body["version"], "version")
-                                          : std::string{};
-                                  auto [status] = value_or_throw(ask<model_status>(
-                                      system_, registry_, admin_timeout, atom::reload_v,
-                                      std::string{req.matches[1]}, version));
-                                  write_json(res, 200, to_json(status));
-                                }));
-  server.Post(R"(/api/v1/models/([^/]+)/versions/([^/]+)/unload)",
               guarded_with_body(
                   gate, access::admin, max_body,
-                  [this](const httplib::Request& req, httplib::Response& res) {
-                    parse_admin_body(req, {});
-                    auto version = version_field(std::string{req.matches[2]}, "version");
+                  [this, admin_timeout](const httplib::Request& req,
+                                        const std::string& text, httplib::Response& res) {
+                    auto body = parse_admin_body(req, text, {"version"});
+                    auto version = body.contains("version")
+                                       ? version_field(body["version"], "version")
+                                       : std::string{};
                     auto [status] = value_or_throw(ask<model_status>(
-                        system_, registry_, control_timeout, atom::unload_v,
+                        system_, registry_, admin_timeout, atom::reload_v,
                         std::string{req.matches[1]}, version));
                     write_json(res, 200, to_json(status));
                   }));
-  server.Put(
-      R"(/api/v1/models/([^/]+)/traffic)",
-      guarded_with_body(
-          gate, access::admin, max_body,
-          [this](const httplib::Request& req, httplib::Response& res) {
-            auto split = parse_traffic(parse_admin_body(req, {"default", "weights"}));
-            auto [status] = value_or_throw(
-                ask<model_status>(system_, registry_, control_timeout, atom::traffic_v,
-                                  std::string{req.matches[1]}, std::move(split)));
-            write_json(res, 200, to_json(status));
-          }));
+  server.Post(R"(/api/v1/models/([^/]+)/versions/([^/]+)/unload)",
+              guarded_with_body(gate, access::admin, max_body,
+                                [this](const httplib::Request& req,
+                                       const std::string& text, httplib::Response& res) {
+                                  parse_admin_body(req, text, {});
+                                  auto version = version_field(
+                                      std::string{req.matches[2]}, "version");
+                                  auto [status] = value_or_throw(ask<model_status>(
+                                      system_, registry_, control_timeout, atom::unload_v,
+                                      std::string{req.matches[1]}, version));
+                                  write_json(res, 200, to_json(status));
+                                }));
+  server.Put(R"(/api/v1/models/([^/]+)/traffic)",
+             guarded_with_body(gate, access::admin, max_body,
+                               [this](const httplib::Request& req,
+                                      const std::string& text, httplib::Response& res) {
+                                 auto split = parse_traffic(
+                                     parse_admin_body(req, text, {"default", "weights"}));
+                                 auto [status] = value_or_throw(ask<model_status>(
+                                     system_, registry_, control_timeout, atom::traffic_v,
+                                     std::string{req.matches[1]}, std::move(split)));
+                                 write_json(res, 200, to_json(status));
+                               }));
 
   server.Get("/api/v1/models",
              guarded(gate, access::predict,
