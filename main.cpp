@@ -127,6 +127,9 @@ int run(const server_options& options) {
   caf::actor_system_config cfg;
   register_message_types(cfg);
   cfg.set("scheduler.max-threads", static_cast<size_t>(options.actor_threads));
+  cfg.set("scheduler.policy", options.actor_scheduler == "sharing"
+                                  ? caf::atom("sharing")
+                                  : caf::atom("stealing"));
   if (clustered)
     configure_cluster(cfg, options);
   caf::actor_system system{cfg};

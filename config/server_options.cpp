@@ -270,6 +270,10 @@ const std::vector<option_descriptor>& option_table() {
       integer_option("--actor-threads", "actor_threads", "N", &o::actor_threads, 1, 1024,
                      "scheduler threads of the message-passing actors (forward runs on "
                      "threads of its own)"),
+      string_option("--actor-scheduler", "actor_scheduler", "POLICY", &o::actor_scheduler,
+                    {"sharing", "work-stealing"},
+                    "how the actor threads take work: one shared queue, or CAF's "
+                    "work stealing"),
       integer_option("--job-ttl-s", "job_ttl_s", "SECONDS", &o::job_ttl_s, 1, 30 * day_s,
                      "how long a finished async job's result is kept"),
       integer_option("--max-jobs", "max_jobs", "N", &o::max_jobs, 1, 10'000'000,

@@ -58,6 +58,11 @@ struct server_options {
   // these only pass messages: on a small box one thread spares the cross-thread
   // wake-ups and work-stealing polls that two of them cost.
   int32_t actor_threads = 1;
+  // How those threads take work: "sharing" (one queue; an idle thread sleeps
+  // until work arrives) or "work-stealing" (CAF's default; an idle thread
+  // polls, sleeping 50 us between polls). With one thread and a message or two
+  // per request, sharing spared those wake-ups: +4.6 % digits req/s.
+  std::string actor_scheduler = "sharing";
   bool enable_fault_injection = false; // tests only: inputs can crash instances
 
   // Async jobs.

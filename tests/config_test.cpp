@@ -341,6 +341,7 @@ TEST_F(server_options_test, defaults) {
   EXPECT_EQ(result.options.max_body_bytes, 10 * 1024 * 1024);
   EXPECT_EQ(result.options.log_format, "json");
   EXPECT_EQ(result.options.log_level, "info");
+  EXPECT_EQ(result.options.actor_scheduler, "sharing");
   EXPECT_TRUE(result.options.api_keys.empty());
   EXPECT_TRUE(result.options.admin_keys.empty());
   EXPECT_NO_THROW(validate(defaults));
@@ -359,6 +360,8 @@ TEST_F(server_options_test, flag_values_with_space_or_equals) {
   EXPECT_EQ(result.options.log_format, "text");
   EXPECT_EQ(result.options.log_level, "debug");
   EXPECT_EQ(result.options.drain_timeout_s, 0);
+  EXPECT_EQ(parse({"--actor-scheduler=work-stealing"}).options.actor_scheduler,
+            "work-stealing");
 }
 
 TEST_F(server_options_test, help_flag) {
@@ -436,6 +439,10 @@ TEST_F(server_options_test, bad_numbers_are_named) {
   EXPECT_TRUE(contains(message, "--log-format")) << message;
   message = parse_error({"--log-level", "verbose"});
   EXPECT_TRUE(contains(message, "--log-level")) << message;
+  message = parse_error({"--actor-scheduler", "stealing"});
+  EXPECT_TRUE(
+      contains(message, "--actor-scheduler: must be one of sharing|work-stealing"))
+      << message;
 }
 
 TEST_F(server_options_test, bad_config_files_name_file_and_key) {
@@ -566,6 +573,7 @@ TEST(help_text, mentions_every_flag_key_and_default) {
                            "--load-timeout-s",
                            "--torch-threads",
                            "--actor-threads",
+                           "--actor-scheduler",
                            "--job-ttl-s",
                            "--max-jobs",
                            "--max-job-bytes",
