@@ -19,7 +19,7 @@
 #include "actors/job_store.hpp"
 #include "actors/model_instance.hpp"
 #include "actors/registry.hpp"
-#include "config/logging.hpp"
+#include "telemetry/logging.hpp"
 #include "config/server_options.hpp"
 #include "http/auth.hpp"
 #include "http/bridge.hpp"

@@ -9,7 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/batch_queue.hpp"
-#include "config/logging.hpp"
+#include "telemetry/logging.hpp"
 #include "messages/error.hpp"
 
 namespace actorserve {

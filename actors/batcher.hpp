@@ -18,7 +18,7 @@
 
 #include "actors/model_instance.hpp"
 #include "config/model_config.hpp"
-#include "http/metrics.hpp"
+#include "telemetry/metrics.hpp"
 #include "messages/interfaces.hpp"
 
 namespace actorserve {

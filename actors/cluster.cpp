@@ -10,7 +10,7 @@
 #include <caf/io/all.hpp>
 #include <caf/openssl/all.hpp>
 
-#include "config/logging.hpp"
+#include "telemetry/logging.hpp"
 
 // libcaf_openssl 0.17 never clears OpenSSL's per-thread error queue, and
 // every TLS connection of a node runs on the middleman's one thread. So one

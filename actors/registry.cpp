@@ -7,7 +7,7 @@
 
 #include "actors/replica_set.hpp"
 #include "actors/router.hpp"
-#include "config/logging.hpp"
+#include "telemetry/logging.hpp"
 #include "config/model_repository.hpp"
 #include "messages/error.hpp"
 

@@ -18,7 +18,7 @@
 #include <caf/actor_system.hpp>
 
 #include "actors/predictor_directory.hpp"
-#include "http/metrics.hpp"
+#include "telemetry/metrics.hpp"
 #include "messages/interfaces.hpp"
 
 namespace actorserve {

@@ -5,7 +5,7 @@
 #include <caf/all.hpp>
 
 #include "actors/replica_table.hpp"
-#include "config/logging.hpp"
+#include "telemetry/logging.hpp"
 #include "messages/error.hpp"
 
 namespace actorserve {

@@ -8,7 +8,7 @@
 
 #include "actors/batcher.hpp"
 #include "actors/version_table.hpp"
-#include "config/logging.hpp"
+#include "telemetry/logging.hpp"
 #include "config/model_repository.hpp"
 #include "messages/error.hpp"
 

@@ -13,7 +13,7 @@
 #include <caf/actor_system.hpp>
 
 #include "config/model_config.hpp"
-#include "http/metrics.hpp"
+#include "telemetry/metrics.hpp"
 #include "messages/interfaces.hpp"
 
 namespace actorserve {

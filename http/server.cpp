@@ -7,13 +7,13 @@
 #include <openssl/sha.h>
 #include <spdlog/spdlog.h>
 
-#include "config/logging.hpp"
+#include "telemetry/logging.hpp"
 #include "config/model_repository.hpp" // is_version_name
 #include "http/auth.hpp"
 #include "http/bridge.hpp"
 #include "http/client_address.hpp"
 #include "http/edge_server.hpp"
-#include "http/metrics.hpp"
+#include "telemetry/metrics.hpp"
 #include "http/predict_codec.hpp"
 #include "http/rate_limiter.hpp"
 #include "http/status_json.hpp"

@@ -1,4 +1,4 @@
-#include "http/metrics.hpp"
+#include "telemetry/metrics.hpp"
 
 #include <algorithm>
 #include <cmath>

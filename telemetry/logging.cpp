@@ -1,4 +1,4 @@
-#include "config/logging.hpp"
+#include "telemetry/logging.hpp"
 
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
