@@ -12,6 +12,8 @@
 #include <iostream>
 #include <thread>
 
+#include <sys/resource.h>
+
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
@@ -19,12 +21,12 @@
 #include "actors/job_store.hpp"
 #include "actors/model_instance.hpp"
 #include "actors/registry.hpp"
-#include "telemetry/logging.hpp"
 #include "config/server_options.hpp"
 #include "http/auth.hpp"
 #include "http/bridge.hpp"
 #include "http/server.hpp"
 #include "messages/type_ids.hpp"
+#include "telemetry/logging.hpp"
 
 /// jemalloc, linked into this binary (CMakeLists.txt), reads its options
 /// from this symbol at start. By default it gives allocations over 8 MiB
@@ -116,7 +118,18 @@ std::optional<std::vector<caf::actor>> start_cluster(caf::actor_system& system,
                           settings);
 }
 
+/// Idle keep-alive connections cost a descriptor each, not a thread: take
+/// every descriptor the hard limit allows (the edge stays below it).
+void raise_open_file_limit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+  }
+}
+
 int run(const server_options& options) {
+  raise_open_file_limit();
   // Before any actor runs: an unreadable key file ends start-up here.
   auto keys = std::make_shared<key_store>(options.api_keys, options.admin_keys,
                                           options.api_key_file);

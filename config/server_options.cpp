@@ -195,7 +195,8 @@ const std::vector<option_descriptor>& option_table() {
                     &o::enable_fault_injection,
                     "TESTS ONLY: an input value of -7777777 crashes the model instance"),
       integer_option("--http-threads", "http_threads", "N", &o::http_threads, 1, 1024,
-                     "worker threads of the HTTP server"),
+                     "HTTP worker threads: requests served at once (a connection holds "
+                     "one only while a request is on it)"),
       integer_option("--listen-backlog", "listen_backlog", "N", &o::listen_backlog, 1,
                      65535, "connections the kernel queues before they are accepted"),
       integer_option("--keep-alive-max-count", "keep_alive_max_count", "N",
@@ -216,8 +217,12 @@ const std::vector<option_descriptor>& option_table() {
                      "longest time to receive a whole request, body included"),
       integer_option("--max-pending-connections", "max_pending_connections", "N",
                      &o::max_pending_connections, 1, 1'000'000,
-                     "connections waiting for a free HTTP thread; more are answered 503 "
-                     "and closed"),
+                     "connections with a request waiting for a free HTTP worker; more "
+                     "are answered 503 and closed"),
+      integer_option("--max-connections", "max_connections", "N", &o::max_connections, 1,
+                     1'000'000,
+                     "open client connections, idle ones included; more are answered "
+                     "503 and closed (also bounded by the open-file limit)"),
       integer_option("--max-body-bytes", "max_body_bytes", "BYTES", &o::max_body_bytes, 1,
                      tebibyte, "largest request body; larger ones get 413"),
       integer_option("--max-header-count", "max_header_count", "N", &o::max_header_count,

@@ -20,14 +20,15 @@ struct server_options {
   std::string host = "127.0.0.1";
   int32_t port = 8080;
   bool allow_unauthenticated = false; // listen beyond loopback without keys
-  int32_t http_threads = 128;         // worker threads of the HTTP server
+  int32_t http_threads = 128;         // HTTP workers: requests served at once
   int32_t listen_backlog = 1024;      // cpp-httplib's own backlog is 5
   int32_t keep_alive_max_count = 10000;
   int32_t keep_alive_timeout_s = 5;
   int32_t read_timeout_s = 10;
   int32_t write_timeout_s = 10;
   int32_t request_timeout_s = 60;         // the whole request, body included
-  int32_t max_pending_connections = 1024; // accepted, waiting for a thread
+  int32_t max_pending_connections = 1024; // with a request, waiting for a worker
+  int32_t max_connections = 10000;        // open, idle ones included
 
   // Request limits.
   int64_t max_body_bytes = 10 * 1024 * 1024;

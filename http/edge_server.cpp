@@ -1,17 +1,20 @@
 #include "http/edge_server.hpp"
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
 #include <random>
+#include <thread>
+#include <vector>
 
-#include <netdb.h>
-#include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
+#include "http/connection_parker.hpp"
 #include "messages/error.hpp"
 
 namespace actorserve {
@@ -19,287 +22,28 @@ namespace actorserve {
 namespace {
 
 using clock = std::chrono::steady_clock;
-using std::chrono::milliseconds;
 
-/// cpp-httplib's own limits for one request line and one header line, plus
-/// the CRLF.
-constexpr size_t max_line_bytes = 8192 + 2;
-/// How often a connection waiting for its next request checks for a stop.
-constexpr milliseconds stop_check_interval{100};
-/// Response bytes gathered before a send: a digits answer is about 550.
-constexpr size_t max_gathered_bytes = 16 * 1024;
-
-/// Set on the accepting thread while it refuses a connection inline.
-thread_local bool refusing_connection = false;
-/// The edge's answer to the request being served on this thread (0: none).
-thread_local int current_refusal = 0;
+/// The connection whose request is being served on this thread, and the
+/// parker it goes back to.
+thread_local edge_connection* current_connection = nullptr;
+thread_local connection_parker* current_parker = nullptr;
 /// Set by a handler: close the connection after the current response.
 thread_local bool closing_after_response = false;
 /// When the first byte of the request being served on this thread arrived.
 thread_local clock::time_point current_request_started;
 
-/// cpp-httplib's thread pool with a bound on the connections that wait for a
-/// thread; past it, the connection is handed back to the accepting thread to
-/// be refused at once. Connections are counted from enqueue until their task
-/// ends (not until a worker picks them up, which a busy machine delays), so
-/// only connections that really wait behind busy threads count as pending.
-class bounded_pool final : public httplib::TaskQueue {
+/// What cpp-httplib's accept loop hands accepted sockets to: they are taken
+/// on the accepting thread itself (the edge parks them), and the end of the
+/// loop starts the edge's drain.
+class accepting_queue final : public httplib::TaskQueue {
 public:
-  bounded_pool(size_t threads, size_t max_pending)
-      : pool_(threads), max_connections_(threads + max_pending) {}
-
-  void enqueue(std::function<void()> fn) override {
-    if (connections_.load() >= max_connections_) {
-      refusing_connection = true;
-      fn();
-      refusing_connection = false;
-      return;
-    }
-    ++connections_;
-    pool_.enqueue([this, fn = std::move(fn)] {
-      fn();
-      --connections_;
-    });
-  }
-
-  void shutdown() override { pool_.shutdown(); }
+  explicit accepting_queue(std::function<void()> on_shutdown)
+      : on_shutdown_(std::move(on_shutdown)) {}
+  void enqueue(std::function<void()> fn) override { fn(); }
+  void shutdown() override { on_shutdown_(); }
 
 private:
-  httplib::ThreadPool pool_;
-  const size_t max_connections_; // served plus waiting
-  std::atomic<size_t> connections_{0};
-};
-
-bool wait_for(int fd, short events, milliseconds timeout) {
-  pollfd entry{fd, events, 0};
-  int ready = ::poll(&entry, 1, static_cast<int>(std::max<int64_t>(0, timeout.count())));
-  return ready > 0 && (entry.revents & (events | POLLHUP | POLLERR)) != 0;
-}
-
-std::string numeric_host(const sockaddr_storage& address, socklen_t length, int& port) {
-  char host[NI_MAXHOST];
-  char service[NI_MAXSERV];
-  if (::getnameinfo(reinterpret_cast<const sockaddr*>(&address), length, host,
-                    sizeof host, service, sizeof service,
-                    NI_NUMERICHOST | NI_NUMERICSERV) != 0)
-    return {};
-  port = std::atoi(service);
-  return host;
-}
-
-std::string peer_address(int fd, int& port) {
-  sockaddr_storage address{};
-  socklen_t length = sizeof address;
-  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0)
-    return {};
-  return numeric_host(address, length, port);
-}
-
-/// One connection, read through a buffer. While a request's line and
-/// headers are read, every byte handed to cpp-httplib is counted against
-/// the limits and the header deadline; past them reads fail and the
-/// connection is marked refused, and cpp-httplib's own error response is
-/// swallowed so that the edge can answer instead.
-class edge_stream final : public httplib::Stream {
-public:
-  edge_stream(int fd, const edge_limits& limits, milliseconds read_timeout,
-              milliseconds write_timeout)
-      : fd_(fd), limits_(limits), read_timeout_(read_timeout),
-        write_timeout_(write_timeout) {}
-
-  /// A request starts: its line and headers are counted from here.
-  void begin_request() {
-    in_headers_ = true;
-    header_bytes_ = 0;
-    line_bytes_ = 0;
-    first_line_ = true;
-    current_request_started = clock::now();
-    header_deadline_ = current_request_started + limits_.header_timeout;
-    request_deadline_ = current_request_started + limits_.request_timeout;
-  }
-
-  /// cpp-httplib has parsed the headers: the body follows.
-  void end_headers() { in_headers_ = false; }
-
-  /// False when the request line or headers did not parse: the request's
-  /// framing is unknown, so nothing more can be read from the connection.
-  bool headers_complete() const { return !in_headers_; }
-
-  /// True when the next request has (begun to) arrive within `timeout`: bytes
-  /// already read (a pipelined request) or bytes on the socket.
-  bool wait_for_request(milliseconds timeout) const {
-    return buffered() > 0 || wait_for(fd_, POLLIN, timeout);
-  }
-
-  bool is_readable() const override {
-    return buffered() > 0 || wait_for(fd_, POLLIN, read_timeout_);
-  }
-
-  bool is_writable() const override { return wait_for(fd_, POLLOUT, write_timeout_); }
-
-  ssize_t read(char* ptr, size_t size) override {
-    if (current_refusal != 0)
-      return -1;
-    if (buffered() == 0 && !fill())
-      return last_read_;
-    size_t count = std::min(size, buffered());
-    if (in_headers_ && !count_header_bytes(buffer_ + begin_, count))
-      return -1;
-    std::memcpy(ptr, buffer_ + begin_, count);
-    begin_ += count;
-    return static_cast<ssize_t>(count);
-  }
-
-  /// Gathers what cpp-httplib writes (it writes a response's headers and
-  /// body apart), so that a response goes out in one send and one segment;
-  /// flush() sends it. Larger writes go out at once.
-  ssize_t write(const char* ptr, size_t size) override {
-    if (current_refusal != 0)
-      return static_cast<ssize_t>(size); // the edge answers instead
-    if (gathered_.size() + size <= max_gathered_bytes) {
-      gathered_.append(ptr, size);
-      return static_cast<ssize_t>(size);
-    }
-    if (!flush() || !send_all(ptr, size))
-      return -1;
-    return static_cast<ssize_t>(size);
-  }
-
-  /// Sends what write() gathered; false when the connection failed or the
-  /// peer took nothing for a write timeout.
-  bool flush() {
-    bool sent = send_all(gathered_.data(), gathered_.size());
-    gathered_.clear();
-    return sent;
-  }
-
-  // cpp-httplib asks for both addresses on every request; they are looked
-  // up once per connection.
-  void get_remote_ip_and_port(std::string& ip, int& port) const override {
-    if (!remote_.known) {
-      remote_.known = true;
-      remote_.ip = peer_address(fd_, remote_.port);
-    }
-    ip = remote_.ip;
-    port = remote_.port;
-  }
-
-  void get_local_ip_and_port(std::string& ip, int& port) const override {
-    if (!local_.known) {
-      sockaddr_storage address{};
-      socklen_t length = sizeof address;
-      local_.known = true;
-      if (::getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length) == 0)
-        local_.ip = numeric_host(address, length, local_.port);
-    }
-    ip = local_.ip;
-    port = local_.port;
-  }
-
-  socket_t socket() const override { return fd_; }
-
-private:
-  size_t buffered() const { return end_ - begin_; }
-
-  /// Reads what the socket has into the empty buffer; false (with
-  /// last_read_ set to 0 or -1) at the end of the stream, on a timeout or an
-  /// error.
-  bool fill() {
-    // The client may wait for what was written (a 100 Continue) before it
-    // sends more.
-    if (!flush()) {
-      last_read_ = -1;
-      return false;
-    }
-    // Bytes usually wait already: poll only when there are none.
-    auto received = ::recv(fd_, buffer_, sizeof buffer_, MSG_DONTWAIT);
-    if (received < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      auto deadline = in_headers_ ? header_deadline_ : request_deadline_;
-      auto left = std::chrono::duration_cast<milliseconds>(deadline - clock::now());
-      if (!wait_for(fd_, POLLIN, std::min(read_timeout_, left))) {
-        if (in_headers_) // a stall before the headers are complete
-          current_refusal = http_status(ec::request_timeout);
-        last_read_ = -1;
-        return false;
-      }
-      received = ::recv(fd_, buffer_, sizeof buffer_, 0);
-    }
-    if (received <= 0) {
-      last_read_ = received < 0 ? -1 : 0;
-      return false;
-    }
-    begin_ = 0;
-    end_ = static_cast<size_t>(received);
-    return true;
-  }
-
-  /// Sends all `size` bytes, waiting up to the write timeout whenever the
-  /// socket takes none.
-  bool send_all(const char* data, size_t size) {
-    while (size > 0) {
-      auto sent = ::send(fd_, data, size, MSG_NOSIGNAL | MSG_DONTWAIT);
-      if (sent > 0) {
-        data += sent;
-        size -= static_cast<size_t>(sent);
-      } else if (sent < 0 && errno == EINTR) {
-        continue;
-      } else if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-        if (!wait_for(fd_, POLLOUT, write_timeout_))
-          return false;
-      } else {
-        return false;
-      }
-    }
-    return true;
-  }
-
-  /// Counts bytes of the request line and headers; false once over a limit.
-  bool count_header_bytes(const char* bytes, size_t count) {
-    for (size_t i = 0; i < count; ++i) {
-      ++header_bytes_;
-      ++line_bytes_;
-      if (line_bytes_ > max_line_bytes) {
-        current_refusal =
-            http_status(first_line_ ? ec::uri_too_long : ec::header_fields_too_large);
-        return false;
-      }
-      if (header_bytes_ > limits_.max_header_bytes) {
-        current_refusal = http_status(ec::header_fields_too_large);
-        return false;
-      }
-      if (bytes[i] == '\n') {
-        line_bytes_ = 0;
-        first_line_ = false;
-      }
-    }
-    return true;
-  }
-
-  const int fd_;
-  const edge_limits& limits_;
-  const milliseconds read_timeout_;
-  const milliseconds write_timeout_;
-
-  struct endpoint {
-    bool known = false;
-    std::string ip;
-    int port = 0;
-  };
-  mutable endpoint remote_;
-  mutable endpoint local_;
-
-  char buffer_[4096];
-  std::string gathered_; // written, not sent yet
-  size_t begin_ = 0;
-  size_t end_ = 0;
-  ssize_t last_read_ = 0;
-
-  bool in_headers_ = false;
-  size_t header_bytes_ = 0;
-  size_t line_bytes_ = 0;
-  bool first_line_ = true;
-  clock::time_point header_deadline_;
-  clock::time_point request_deadline_;
+  std::function<void()> on_shutdown_;
 };
 
 ec code_for_status(int status) {
@@ -328,7 +72,7 @@ std::string_view reason_phrase(int status) {
   }
 }
 
-/// The whole response the edge sends when it refuses a connection.
+/// The whole response the edge sends when it refuses a request.
 std::string refusal_response(int status) {
   auto code = code_for_status(status);
   auto body = nlohmann::json{{"error",
@@ -345,30 +89,92 @@ std::string refusal_response(int status) {
   return response + "\r\n" + body;
 }
 
-void close_connection(int fd) {
-  ::shutdown(fd, SHUT_RDWR);
-  ::close(fd);
+/// Descriptors kept for everything but client connections (model files,
+/// the listener, cluster peers, logs).
+constexpr size_t reserved_descriptors = 64;
+
+/// max_connections, bounded by the open-file limit: past it accept() would
+/// fail instead of the edge answering 503.
+edge_limits within_descriptor_limit(edge_limits limits) {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY &&
+      limit.rlim_cur > reserved_descriptors)
+    limits.max_connections =
+        std::min<size_t>(limits.max_connections, limit.rlim_cur - reserved_descriptors);
+  return limits;
 }
 
-/// Closes after a refusal (a request whose rest is not read): stops sending,
-/// then reads and drops what the client still sends, as nginx's lingering
-/// close does, so that closing with unread input (a TCP reset, or EPIPE for
-/// a client still sending its body) does not destroy the answer before the
-/// client reads it. Bounded in time: at most `lingering_time` in all, and
-/// `lingering_timeout` without data.
-void linger_close(int fd) {
-  constexpr milliseconds lingering_time{2000};
-  constexpr milliseconds lingering_timeout{500};
-  ::shutdown(fd, SHUT_WR);
-  auto until = clock::now() + lingering_time;
-  char sink[16384];
-  while (clock::now() < until && wait_for(fd, POLLIN, lingering_timeout) &&
-         ::recv(fd, sink, sizeof sink, MSG_DONTWAIT) > 0) {
-  }
-  ::close(fd);
+/// A few hundred bytes fit any socket buffer: never blocks on a hostile peer.
+void send_refusal(int fd, int status) {
+  auto response = refusal_response(status);
+  ::send(fd, response.data(), response.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
 } // namespace
+
+/// The workers: connections with a request wait in one FIFO queue (first
+/// come, first served) for one of a fixed number of threads.
+class request_pool {
+public:
+  using serve_fn = std::function<void(edge_connection&)>;
+
+  request_pool(size_t threads, size_t max_waiting, serve_fn serve)
+      : max_waiting_(max_waiting), serve_(std::move(serve)) {
+    for (size_t i = 0; i < threads; ++i)
+      threads_.emplace_back([this] { work(); });
+  }
+
+  ~request_pool() { shutdown(); }
+
+  /// False, and nothing queued, when max_waiting connections already wait.
+  bool enqueue(edge_connection& connection) {
+    {
+      std::lock_guard<std::mutex> guard{mutex_};
+      if (waiting_.size() >= max_waiting_)
+        return false;
+      waiting_.push_back(&connection);
+    }
+    ready_.notify_one();
+    return true;
+  }
+
+  /// Serves what waits, then joins the threads.
+  void shutdown() {
+    {
+      std::lock_guard<std::mutex> guard{mutex_};
+      if (stopping_)
+        return;
+      stopping_ = true;
+    }
+    ready_.notify_all();
+    for (auto& thread : threads_)
+      thread.join();
+  }
+
+private:
+  void work() {
+    for (;;) {
+      edge_connection* connection = nullptr;
+      {
+        std::unique_lock<std::mutex> guard{mutex_};
+        ready_.wait(guard, [this] { return stopping_ || !waiting_.empty(); });
+        if (waiting_.empty())
+          return; // stopping, nothing left
+        connection = waiting_.front();
+        waiting_.pop_front();
+      }
+      serve_(*connection);
+    }
+  }
+
+  const size_t max_waiting_;
+  serve_fn serve_;
+  std::mutex mutex_;
+  std::condition_variable ready_;
+  std::deque<edge_connection*> waiting_;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+};
 
 std::string random_request_id() {
   thread_local std::mt19937_64 random{std::random_device{}()};
@@ -384,11 +190,25 @@ std::string random_request_id() {
 }
 
 edge_server::edge_server(edge_limits limits, refusal_observer on_refusal)
-    : limits_(limits), on_refusal_(std::move(on_refusal)) {
-  new_task_queue = [threads = limits_.worker_threads,
-                    pending = limits_.max_pending_connections] {
-    return new bounded_pool(threads, pending);
-  };
+    : limits_(within_descriptor_limit(limits)), on_refusal_(std::move(on_refusal)) {
+  pool_ = std::make_unique<request_pool>(
+      limits_.worker_threads, limits_.max_pending_requests,
+      [this](edge_connection& connection) { serve(connection); });
+  parker_ = std::make_unique<connection_parker>(
+      limits_,
+      [this](edge_connection& connection) {
+        if (!pool_->enqueue(connection))
+          refuse(connection, http_status(ec::overloaded));
+      },
+      [this](edge_connection& connection) {
+        refuse(connection, http_status(ec::request_timeout));
+      });
+  new_task_queue = [this] { return new accepting_queue([this] { drain(); }); };
+}
+
+edge_server::~edge_server() {
+  pool_.reset(); // workers hand their connections back before the parker goes
+  parker_.reset();
 }
 
 bool edge_server::set_backlog(int backlog) {
@@ -396,7 +216,7 @@ bool edge_server::set_backlog(int backlog) {
 }
 
 int edge_server::refusal_status() {
-  return current_refusal;
+  return current_connection == nullptr ? 0 : current_connection->stream.refusal();
 }
 
 void edge_server::close_after_response() {
@@ -407,56 +227,80 @@ std::chrono::steady_clock::time_point edge_server::request_started() {
   return current_request_started;
 }
 
-void edge_server::refuse(int fd, int status) {
-  // A few hundred bytes fit the socket buffer; never block on a hostile peer.
-  auto response = refusal_response(status);
-  ::send(fd, response.data(), response.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-  int port = 0;
-  on_refusal_(status, peer_address(fd, port));
+size_t edge_server::open_connections() const {
+  return parker_->connections();
+}
+
+edge_server::hangup_watch::hangup_watch(std::function<void()> on_hangup)
+    : connection_(current_connection), parker_(current_parker) {
+  if (connection_ != nullptr)
+    parker_->watch_hangup(*connection_, std::move(on_hangup));
+}
+
+edge_server::hangup_watch::~hangup_watch() {
+  if (connection_ != nullptr)
+    parker_->unwatch_hangup(*connection_);
 }
 
 bool edge_server::process_and_close_socket(socket_t sock) {
-  if (refusing_connection) {
-    refuse(sock, http_status(ec::overloaded));
-    close_connection(sock);
-    return false;
-  }
-  auto read_timeout = std::chrono::seconds{read_timeout_sec_};
-  edge_stream stream{sock, limits_, read_timeout,
-                     std::chrono::seconds{write_timeout_sec_}};
-  auto idle_timeout = std::chrono::seconds{keep_alive_timeout_sec_};
-  bool served = false;
-  for (size_t left = keep_alive_max_count_; left > 0; --left) {
-    // Wait for the next request, closing idle connections once stopped.
-    auto idle_until = clock::now() + idle_timeout;
-    bool readable = false;
-    while (!readable && svr_sock_ != INVALID_SOCKET && clock::now() < idle_until)
-      readable = stream.wait_for_request(stop_check_interval);
-    if (!readable)
-      break;
-    stream.begin_request();
-    current_refusal = 0;
+  if (!parker_->adopt(sock))
+    refuse_socket(sock);
+  return true;
+}
+
+void edge_server::refuse_socket(int fd) {
+  auto status = http_status(ec::overloaded);
+  send_refusal(fd, status);
+  int port = 0;
+  auto client = peer_address(fd, port);
+  ::close(fd);
+  on_refusal_(status, client);
+}
+
+void edge_server::refuse(edge_connection& connection, int status) {
+  send_refusal(connection.fd, status);
+  int port = 0;
+  on_refusal_(status, peer_address(connection.fd, port));
+  parker_->linger(connection);
+}
+
+void edge_server::serve(edge_connection& connection) {
+  current_parker = parker_.get();
+  current_connection = &connection;
+  for (;;) {
+    current_request_started = connection.request_began.value_or(clock::now());
+    connection.stream.begin_request(current_request_started);
     closing_after_response = false;
+    bool last = ++connection.requests_served >= limits_.max_requests_per_connection ||
+                svr_sock_ == INVALID_SOCKET;
     bool closed = false;
-    served = process_request(stream, left == 1, closed,
-                             [&stream](httplib::Request&) { stream.end_headers(); });
-    served = stream.flush() && served;
-    if (current_refusal != 0) {
-      refuse(sock, current_refusal);
-      current_refusal = 0;
-      linger_close(sock);
-      return false;
-    }
-    if (closing_after_response || !stream.headers_complete()) {
-      linger_close(sock);
-      return served;
-    }
-    if (!served || closed)
-      break;
+    bool served = process_request(
+        connection.stream, last, closed,
+        [&connection](httplib::Request&) { connection.stream.end_headers(); });
+    served = connection.stream.flush() && served;
+    current_connection = nullptr;
+    if (connection.stream.refusal() != 0)
+      return refuse(connection, connection.stream.refusal());
+    if (closing_after_response || !connection.stream.headers_complete())
+      return parker_->linger(connection);
+    if (!served || closed || last)
+      return parker_->close(connection);
+    if (!connection.stream.request_ready())
+      return parker_->park(connection);
+    // The next request is pipelined behind this one: served at once.
+    connection.request_began = clock::now();
+    current_connection = &connection;
   }
-  current_refusal = 0;
-  close_connection(sock);
-  return served;
+}
+
+void edge_server::drain() {
+  parker_->close_idle();
+  // Requests waiting for a worker or in flight are answered (Connection:
+  // close) and their connections closed; the process's drain timeout bounds
+  // this wait.
+  while (!parker_->wait_until_closed(std::chrono::milliseconds{100})) {
+  }
+  pool_->shutdown();
 }
 
 } // namespace actorserve

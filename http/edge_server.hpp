@@ -1,51 +1,56 @@
 #pragma once
 
-// cpp-httplib's server with the edge limits that cpp-httplib 0.11 lacks
-// (issue 5, "Limits"): it reads each connection through its own stream, so
+// cpp-httplib's server with a front that owns its sockets (issue 13): cpp-
+// httplib accepts, parses and routes; the edge decides where a connection
+// waits.
 //
-// - the request line and header lines of a request are bounded in bytes (each
-//   line at most 8 KiB, all of them at most max_header_bytes) while they are
-//   read, not after: an endless header line or a flood of header lines is cut
-//   off at the limit (414 for the request line, else 431, connection closed)
-//   instead of growing in memory;
-// - all of them must arrive within header_timeout of the request's first byte
-//   (else 408, connection closed), and the whole request within
-//   request_timeout (else the body is cut short: 400), so a client trickling
-//   bytes (slowloris) holds a thread for a bounded time, not forever;
-// - connections accepted while every worker thread is busy wait in a queue of
-//   at most max_pending_connections; beyond it a connection is answered 503
-//   on the accepting thread and closed at once;
-// - idle keep-alive connections are closed as soon as the server stops.
+// - A connection with no request on it is parked in one epoll thread (see
+//   http/connection_parker.hpp) and holds no thread; a worker of a fixed pool
+//   (worker_threads, sized for requests in flight, not connections) takes it
+//   once a whole request head has arrived, first come, first served, and
+//   hands it back after the response. Requests pipelined behind it are
+//   served in order from the connection's read-ahead buffer.
+// - Limits (see edge_limits): the request line and header lines are bounded
+//   in bytes while they are read (414 for the request line, else 431); the
+//   head must arrive within header_timeout of its first byte (else 408), the
+//   whole request within request_timeout (else the body is cut short: 400);
+//   when max_pending_requests readable connections already wait for a
+//   worker, or max_connections are open, the edge answers 503. Idle keep-
+//   alive connections close after idle_timeout; a connection serves at most
+//   max_requests_per_connection requests.
+// - Refused or unread requests end with a lingering close, done by the
+//   parking thread, so the client reads the answer instead of a reset.
+// - stop(): the listener closes, parked connections close at once, requests
+//   in flight (and those already waiting for a worker) are answered with
+//   "Connection: close", then serve() returns.
 //
 // Refusals are answered here, not by the routes, and reported to the
 // refusal observer; cpp-httplib still calls its logger for some of them, so
 // the logger skips requests whose refusal_status() is set.
 
-#include <atomic>
 #include <chrono>
-#include <cstddef>
 #include <functional>
+#include <memory>
 #include <string>
 
 #include <httplib.h>
 
+#include "http/edge_stream.hpp"
+
 namespace actorserve {
 
-struct edge_limits {
-  size_t worker_threads = 128;
-  size_t max_pending_connections = 1024;
-  size_t max_header_bytes = 64 * 1024; // request line and header lines together
-  std::chrono::seconds header_timeout{10};
-  std::chrono::seconds request_timeout{60}; // line, headers and body
-};
+class connection_parker;
+struct edge_connection;
+class request_pool;
 
 class edge_server : public httplib::Server {
 public:
-  /// Called once per refusal (408, 414, 431, or 503 for a full queue, then on
-  /// the accepting thread); `client` is the peer address.
+  /// Called once per refusal (408, 414, 431 or 503); `client` is the peer
+  /// address. Called on a worker, the parking or the accepting thread.
   using refusal_observer = std::function<void(int status, const std::string& client)>;
 
   edge_server(edge_limits limits, refusal_observer on_refusal);
+  ~edge_server() override;
 
   /// cpp-httplib listens with a backlog of 5; listen() again on the bound
   /// socket raises it (Linux allows it).
@@ -63,13 +68,40 @@ public:
   /// When the first byte of the request served on this thread arrived.
   static std::chrono::steady_clock::time_point request_started();
 
+  /// While it lives, `on_hangup` is called (once, on the parking thread) if
+  /// the client of the request served on this thread closes its connection:
+  /// the request's answer has no one to go to. For handlers that wait on a
+  /// reply that can be withdrawn.
+  class hangup_watch {
+  public:
+    explicit hangup_watch(std::function<void()> on_hangup);
+    ~hangup_watch();
+    hangup_watch(const hangup_watch&) = delete;
+    hangup_watch& operator=(const hangup_watch&) = delete;
+
+  private:
+    edge_connection* connection_;
+    connection_parker* parker_;
+  };
+
+  /// Open client connections, idle ones included.
+  size_t open_connections() const;
+
 private:
   bool process_and_close_socket(socket_t sock) override;
-  /// Sends the refusal response for `status` and reports it.
-  void refuse(int fd, int status);
+  /// Serves the requests waiting on a connection; on a worker.
+  void serve(edge_connection& connection);
+  /// Sends the refusal response for `status`, reports it and lingers.
+  void refuse(edge_connection& connection, int status);
+  /// Answers 503 and closes a socket that could not be taken.
+  void refuse_socket(int fd);
+  /// Last step of listen(): parked connections close, the rest finish.
+  void drain();
 
   edge_limits limits_;
   refusal_observer on_refusal_;
+  std::unique_ptr<connection_parker> parker_;
+  std::unique_ptr<request_pool> pool_;
 };
 
 /// A random request id (32 hex digits), for responses without the client's.

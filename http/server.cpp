@@ -7,17 +7,17 @@
 #include <openssl/sha.h>
 #include <spdlog/spdlog.h>
 
-#include "telemetry/logging.hpp"
 #include "config/model_repository.hpp" // is_version_name
 #include "http/auth.hpp"
 #include "http/bridge.hpp"
 #include "http/client_address.hpp"
 #include "http/edge_server.hpp"
-#include "telemetry/metrics.hpp"
 #include "http/predict_codec.hpp"
 #include "http/rate_limiter.hpp"
 #include "http/status_json.hpp"
 #include "messages/error.hpp"
+#include "telemetry/logging.hpp"
+#include "telemetry/metrics.hpp"
 
 namespace actorserve {
 
@@ -354,10 +354,15 @@ rate_limiter_options rate_limits_of(const server_options& options) {
 edge_limits edge_limits_of(const server_options& options) {
   edge_limits limits;
   limits.worker_threads = static_cast<size_t>(options.http_threads);
-  limits.max_pending_connections = static_cast<size_t>(options.max_pending_connections);
+  limits.max_pending_requests = static_cast<size_t>(options.max_pending_connections);
+  limits.max_connections = static_cast<size_t>(options.max_connections);
   limits.max_header_bytes = static_cast<size_t>(options.max_header_bytes);
   limits.header_timeout = std::chrono::seconds{options.read_timeout_s};
   limits.request_timeout = std::chrono::seconds{options.request_timeout_s};
+  limits.read_timeout = std::chrono::seconds{options.read_timeout_s};
+  limits.write_timeout = std::chrono::seconds{options.write_timeout_s};
+  limits.idle_timeout = std::chrono::seconds{options.keep_alive_timeout_s};
+  limits.max_requests_per_connection = static_cast<size_t>(options.keep_alive_max_count);
   return limits;
 }
 
@@ -399,11 +404,6 @@ http_server::http_server(caf::actor_system& system, registry_actor registry,
       limiter_(std::make_unique<rate_limiter>(rate_limits_of(options_))),
       clients_(std::make_unique<client_address_resolver>(options_.trusted_proxies)) {
   server_->set_payload_max_length(static_cast<size_t>(options_.max_body_bytes));
-  server_->set_keep_alive_max_count(static_cast<size_t>(options_.keep_alive_max_count));
-  server_->set_keep_alive_timeout(options_.keep_alive_timeout_s);
-  server_->set_read_timeout(options_.read_timeout_s, 0);
-  server_->set_write_timeout(options_.write_timeout_s, 0);
-  server_->set_tcp_nodelay(true);
   install_routes();
 }
 
