@@ -1,15 +1,20 @@
 // libFuzzer target over what a client controls at the edge: the predict body
 // (JSON parsing, schema and limit checks, tensor and image instances), the
-// image header checks and decoding, base64, and client address parsing.
-// The first input byte picks the unit; the rest is the client's bytes. Only
-// api_error may come out of the request code: any other exception, a crash
-// or an AddressSanitizer report is a finding.
+// image header checks and decoding, base64, client address parsing, and the
+// bytes of one connection carrying several pipelined requests. The first
+// input byte picks the unit; the rest is the client's bytes. Only api_error
+// may come out of the request code: any other exception, a crash, an
+// AddressSanitizer report or a request answered other than by exactly one
+// response is a finding.
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <httplib.h>
 
 #include "http/client_address.hpp"
 #include "http/image_decoder.hpp"
@@ -81,13 +86,98 @@ void fuzz_client_address(std::string_view text) {
   resolver.client_ip(std::string{trusted.substr(0, trusted.find(','))}, forwarded);
 }
 
+/// One connection's bytes, read the way the edge reads a socket: what a
+/// read returns beyond one request stays for the next request. Responses
+/// are gathered in `output`.
+class memory_stream final : public httplib::Stream {
+public:
+  explicit memory_stream(std::string_view input) : input_(input) {}
+
+  bool has_input() const { return !input_.empty(); }
+  const std::string& output() const { return output_; }
+
+  bool is_readable() const override { return has_input(); }
+  bool is_writable() const override { return true; }
+
+  ssize_t read(char* ptr, size_t size) override {
+    size = std::min(size, input_.size());
+    input_.copy(ptr, size);
+    input_.remove_prefix(size);
+    return static_cast<ssize_t>(size);
+  }
+
+  ssize_t write(const char* ptr, size_t size) override {
+    output_.append(ptr, size);
+    return static_cast<ssize_t>(size);
+  }
+
+  void get_remote_ip_and_port(std::string& ip, int& port) const override {
+    ip = "127.0.0.1";
+    port = 40000;
+  }
+  void get_local_ip_and_port(std::string& ip, int& port) const override {
+    ip = "127.0.0.1";
+    port = 8080;
+  }
+  socket_t socket() const override { return INVALID_SOCKET; }
+
+private:
+  std::string_view input_;
+  std::string output_;
+};
+
+/// cpp-httplib's request parsing and routing over one connection carrying
+/// pipelined requests, as the edge drives it (process_request on its own
+/// stream, once per request); predict bodies go to the predict codec.
+class pipelined_server final : public httplib::Server {
+public:
+  pipelined_server() {
+    set_payload_max_length(64 * 1024);
+    Get("/health", [](const httplib::Request&, httplib::Response& res) {
+      res.set_content("ok", "text/plain");
+    });
+    Post(R"(/api/v1/models/([^/]+)/predict)",
+         [](const httplib::Request& req, httplib::Response& res) {
+           fuzz_predict_body(req.body);
+           res.set_content("{}", "application/json");
+         });
+  }
+
+  /// Serves every request in `bytes` until they are used up or the
+  /// connection would close; each request must add exactly one response,
+  /// starting where the previous one ended.
+  void serve(std::string_view bytes) {
+    memory_stream stream{bytes};
+    for (size_t served = 0; served < max_requests && stream.has_input(); ++served) {
+      auto answered = stream.output().size();
+      bool closed = false;
+      bool ok = process_request(stream, false, closed, [](httplib::Request&) {});
+      bool one_response = stream.output().compare(answered, 9, "HTTP/1.1 ") == 0;
+      if (!one_response && stream.output().size() > answered)
+        __builtin_trap(); // bytes that are not the start of a response
+      if (!ok || closed)
+        break;
+      if (!one_response)
+        __builtin_trap(); // a request served without a response
+    }
+  }
+
+private:
+  static constexpr size_t max_requests = 64;
+};
+
+void fuzz_pipelined_connection(std::string_view bytes) {
+  static pipelined_server server;
+  server.serve(bytes);
+}
+
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0)
     return 0;
   std::string_view rest{reinterpret_cast<const char*>(data) + 1, size - 1};
-  switch (data[0] % 4) {
+  switch (data[0] % 5) {
     case 0:
       fuzz_predict_body(rest);
       break;
@@ -97,8 +187,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     case 2:
       fuzz_base64_image(rest);
       break;
-    default:
+    case 3:
       fuzz_client_address(rest);
+      break;
+    default:
+      fuzz_pipelined_connection(rest);
       break;
   }
   return 0;
