@@ -4,7 +4,8 @@
   bench_tool.py bodies OUTDIR
       writes OUTDIR/digits.json (one 20x20 handwritten digit from OpenCV's
       digits.png, PNG, base64) and OUTDIR/resnet18.json (fruits.jpg resized
-      to 224x224, JPEG, base64), both {"instances": [{"image": ...}]}.
+      to 224x224, JPEG, base64), both {"instances": [{"image": ...}]}, and
+      OUTDIR/affine.json (one 2x2 tensor for the affine model).
   bench_tool.py config SRC DST KEY=VALUE...
       copies a model's config.json with batching keys replaced, e.g.
       batching.max_batch_size=1 batching.max_queue_delay_us=0.
@@ -20,9 +21,25 @@
       prints one result row (JSON) of a wrk run: wrk's numbers, the server's
       CPU and memory, the CPU other processes took meanwhile and, from
       actorserve's /metrics, what batching did during the run.
+  bench_tool.py fairness --url URL --lua POST_LUA --pid PID --raw FILE
+                         [--body FILE] [--conns 600] [--seconds 10] [--probes 15]
+                         [--probe-timeout 5] [--lead 2] [--wrk-threads 2]
+      the edge's fairness row (issue 13): wrk keeps CONNS keep-alive
+      connections busy on URL while PROBES new clients (a fresh connection
+      each) send the same request; prints their median and max latency
+      beside wrk's p99 (one JSON line). wrk's output goes to FILE.
+  bench_tool.py idle --url URL --pid PID [--conns 3000] [--seconds 10]
+                     [--mode request|connect] [--answer-timeout 30]
+      the edge's idle row: opens CONNS connections (mode request: each sends
+      one GET /health first and reads the answer), then the server's CPU
+      share and RSS growth over SECONDS of idleness, and how many of the
+      connections are still open at the end (one JSON line).
+  bench_tool.py pipelining --url URL [--count 16] [--body FILE --predict-path P]
+      COUNT requests back to back on one connection, distinct X-Request-Ids;
+      passes when every one is answered 200 with its id, in order.
   bench_tool.py report RESULTS_DIR
-      turns RESULTS_DIR/http.jsonl, raw-t*.json and bridge.json into the
-      table (stdout), RESULTS_DIR/results.md and RESULTS_DIR/results.json.
+      turns RESULTS_DIR/http.jsonl, raw-t*.json, bridge.json and edge.jsonl
+      into the tables (stdout), RESULTS_DIR/results.md and results.json.
 """
 import base64
 import json
@@ -59,7 +76,9 @@ def bodies(outdir: str) -> None:
     ok, jpg = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 90])
     assert ok
     (out / "resnet18.json").write_text(b64_body(jpg.tobytes()))
-    for name in ("digits.json", "resnet18.json"):
+    # affine: the tensor model of tools/make_models.py, input shape [2, 2].
+    (out / "affine.json").write_text(json.dumps({"instances": [{"data": [[1, 2], [3, 4]]}]}))
+    for name in ("digits.json", "resnet18.json", "affine.json"):
         print(f"{out / name}: {(out / name).stat().st_size} bytes")
 
 
@@ -191,6 +210,460 @@ def http_row(scenario, server, conns, wrk_json, before, after, wrk_cpu, busy0, b
                other_cores=round(max(0.0, machine - server_cpu - wrk) / seconds, 2))
     row.update(batching_delta(metrics_before, metrics_after))
     print(json.dumps(row))
+
+
+# ---------------------------------------------------------------------------
+# the HTTP edge rows (issue 13): fairness, idle connections, pipelining
+# ---------------------------------------------------------------------------
+
+def _split_url(url: str):
+    from urllib.parse import urlsplit
+    parts = urlsplit(url)
+    return parts.hostname, parts.port or 80, parts.path or "/"
+
+
+def _raise_nofile(needed: int) -> int:
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+    if soft != resource.RLIM_INFINITY and soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def _proc_numbers(pid: int) -> dict:
+    """{"cpu_s", "rss_kb"} of one process (the edge rows measure actorserve
+    alone: one process), from /proc/PID/stat and /proc/PID/status."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2:].split()
+    rss = 0
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            rss = int(line.split()[1])
+    return {"cpu_s": (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"),
+            "rss_kb": rss}
+
+
+def _options(args, defaults: dict) -> dict:
+    """--key value pairs -> dict (values typed like the defaults)."""
+    opts = dict(defaults)
+    it = iter(args)
+    for key in it:
+        name = key.lstrip("-").replace("-", "_")
+        if name not in opts:
+            sys.exit(f"unknown option {key}")
+        value = next(it)
+        opts[name] = type(opts[name])(value) if opts[name] is not None else value
+    return opts
+
+
+def _median(values):
+    ordered = sorted(values)
+    n = len(ordered)
+    return None if n == 0 else (ordered[(n - 1) // 2] + ordered[n // 2]) / 2
+
+
+def fairness(*args) -> None:
+    """wrk keeps CONNS keep-alive connections busy; meanwhile PROBES new
+    clients, each on a fresh TCP connection, send the same request, spread
+    evenly over the run (each in its own thread, so a stuck one does not
+    delay the next). wrk is stopped (SIGINT: it still reports) once the last
+    probe is answered or timed out and at least SECONDS have passed."""
+    import http.client
+    import signal
+    import subprocess
+    import threading
+    import time
+
+    o = _options(args, {"url": None, "body": "", "conns": 600, "seconds": 10, "probes": 15,
+                        "probe_timeout": 5.0, "lead": 2.0, "wrk_threads": 2, "lua": None,
+                        "pid": 0, "raw": None})
+    host, port, path = _split_url(o["url"])
+    body = Path(o["body"]).read_bytes() if o["body"] else None
+    _raise_nofile(o["conns"] + o["probes"] + 256)
+    budget = o["seconds"] + o["lead"] + o["probe_timeout"] + 30  # wrk's own end, a backstop
+    env = dict(os.environ, BENCH_BODY=o["body"])
+    before = _proc_numbers(o["pid"]) if o["pid"] else None
+    t0 = time.monotonic()
+    with open(o["raw"], "w") as raw, open(o["raw"] + ".err", "w") as err:
+        wrk = subprocess.Popen(
+            ["wrk", "-t", str(o["wrk_threads"]), "-c", str(o["conns"]), "-d", f"{budget:.0f}s",
+             "--timeout", "10s", "--latency", "-s", o["lua"], o["url"]],
+            stdout=raw, stderr=err, env=env)
+        results = [None] * o["probes"]
+
+        def probe(i):
+            start = time.monotonic()
+            conn = http.client.HTTPConnection(host, port, timeout=o["probe_timeout"])
+            try:
+                headers = {"X-Request-Id": f"probe-{i}"}
+                if body is not None:
+                    headers["Content-Type"] = "application/json"
+                conn.request("POST" if body is not None else "GET", path, body=body,
+                             headers=headers)
+                answer = conn.getresponse()
+                answer.read()
+                results[i] = {"s": time.monotonic() - start, "status": answer.status}
+            except (OSError, http.client.HTTPException) as e:
+                results[i] = {"s": time.monotonic() - start, "status": None,
+                              "error": type(e).__name__}
+            finally:
+                conn.close()
+
+        interval = max(0.1, o["seconds"] / o["probes"])
+        threads = []
+        time.sleep(o["lead"])  # wrk's connections are open and busy
+        for i in range(o["probes"]):
+            if wrk.poll() is not None:
+                break
+            t = threading.Thread(target=probe, args=(i,), daemon=True)
+            t.start()
+            threads.append(t)
+            time.sleep(interval)
+        for t in threads:
+            t.join(o["probe_timeout"] + 5)
+        while time.monotonic() - t0 < o["seconds"] + o["lead"] and wrk.poll() is None:
+            time.sleep(0.05)
+        if wrk.poll() is None:
+            wrk.send_signal(signal.SIGINT)
+        try:
+            wrk.wait(30)
+        except subprocess.TimeoutExpired:
+            wrk.kill()
+            wrk.wait()
+    after = _proc_numbers(o["pid"]) if o["pid"] else None
+    text = Path(o["raw"]).read_text()
+    line = next((l[len("BENCH_JSON "):] for l in text.splitlines()
+                 if l.startswith("BENCH_JSON ")), None)
+    if line is None:
+        sys.exit(f"fairness: no result from wrk, see {o['raw']}")
+    row = {"row": "fairness", "server": "actorserve", "connections": o["conns"],
+           "url_path": path, "round": int(os.environ.get("BENCH_ROUND", "1"))}
+    row["wrk"] = json.loads(line)
+    done = [r for r in results if r is not None]
+    ok = [r for r in done if r["status"] == 200]
+    latencies = [r["s"] for r in done]  # a timed-out probe counts as its timeout
+    row.update(probes=len(done), probes_ok=len(ok),
+               probe_errors=sorted({r.get("error") or str(r["status"])
+                                    for r in done if r["status"] != 200}),
+               probe_timeout_s=o["probe_timeout"],
+               probe_median_ms=round(1000 * _median(latencies), 2) if latencies else None,
+               probe_max_ms=round(1000 * max(latencies), 2) if latencies else None,
+               probe_ms=[round(1000 * s, 2) for s in latencies])
+    if row["probe_median_ms"] is not None and row["wrk"]["p99_us"]:
+        row["median_over_p99"] = round(row["probe_median_ms"] * 1000 / row["wrk"]["p99_us"], 2)
+    if before and after:
+        row["server_cpu_s"] = round(after["cpu_s"] - before["cpu_s"], 3)
+        row["rss_kb"] = after["rss_kb"]
+    print(json.dumps(row))
+
+
+def _read_answer(sock_file):
+    """One HTTP/1.1 response from a socket's file: (status, headers, body)."""
+    status_line = sock_file.readline()
+    if not status_line:
+        raise EOFError("connection closed")
+    status = int(status_line.split()[1])
+    headers = {}
+    while True:
+        line = sock_file.readline()
+        if line in (b"\r\n", b"\n", b""):
+            break
+        name, _, value = line.decode("latin-1").partition(":")
+        headers[name.strip().lower()] = value.strip()
+    body = sock_file.read(int(headers.get("content-length", "0")))
+    return status, headers, body
+
+
+def idle(*args) -> None:
+    """Opens CONNS connections to the server and leaves them idle: in mode
+    "request" each first sends one GET /health and reads its answer (a real
+    keep-alive connection), in mode "connect" each only connects. Then the
+    server's CPU (utime+stime of PID) over SECONDS of idleness, its VmRSS
+    before the connections and at the end, and how many connections are
+    still open at the end (no EOF, no reset)."""
+    import selectors
+    import socket
+    import time
+
+    o = _options(args, {"url": None, "conns": 3000, "seconds": 10.0, "mode": "request",
+                        "pid": 0, "answer_timeout": 30.0})
+    host, port, _ = _split_url(o["url"])
+    nofile = _raise_nofile(o["conns"] + 256)
+    if nofile < o["conns"] + 16:
+        sys.exit(f"idle: RLIMIT_NOFILE is {nofile}, need {o['conns'] + 16}")
+    pid = o["pid"]
+    rss_before = _proc_numbers(pid)["rss_kb"]
+    request = f"GET /health HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode()
+    socks, connect_errors = [], 0
+    t_open = time.monotonic()
+    for _ in range(o["conns"]):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.settimeout(10)
+        try:
+            s.connect((host, port))
+        except OSError:
+            connect_errors += 1
+            s.close()
+            continue
+        if o["mode"] == "request":
+            try:
+                s.sendall(request)
+            except OSError:
+                pass
+        socks.append(s)
+    # Collect the answers (mode request) without blocking on any one socket:
+    # a server that holds a thread per connection answers only some at once.
+    answered, refused, closed = 0, 0, 0
+    if o["mode"] == "request":
+        sel = selectors.DefaultSelector()
+        buffers = {}
+        for s in socks:
+            s.setblocking(False)
+            sel.register(s, selectors.EVENT_READ)
+            buffers[s] = b""
+        pending = len(socks)
+        deadline = time.monotonic() + o["answer_timeout"]
+        while pending and time.monotonic() < deadline:
+            for key, _ in sel.select(timeout=0.5):
+                s = key.fileobj
+                try:
+                    chunk = s.recv(65536)
+                except OSError:
+                    chunk = b""
+                if chunk:
+                    buffers[s] += chunk
+                    head, sep, rest = buffers[s].partition(b"\r\n\r\n")
+                    if not sep:
+                        continue
+                    length = 0
+                    for line in head.split(b"\r\n")[1:]:
+                        name, _, value = line.partition(b":")
+                        if name.strip().lower() == b"content-length":
+                            length = int(value)
+                    if len(rest) < length:
+                        continue
+                    status = int(head.split()[1])
+                    if status == 200:
+                        answered += 1
+                    else:
+                        refused += 1
+                else:
+                    closed += 1
+                sel.unregister(s)
+                pending -= 1
+        sel.close()
+    open_s = time.monotonic() - t_open
+    time.sleep(1.0)  # let the server settle after the last answer
+    start = _proc_numbers(pid)
+    t0 = time.monotonic()
+    time.sleep(o["seconds"])
+    end = _proc_numbers(pid)
+    wall = time.monotonic() - t0
+    still_open = 0
+    for s in socks:
+        s.setblocking(False)
+        try:
+            still_open += s.recv(1, socket.MSG_PEEK) != b""
+        except BlockingIOError:
+            still_open += 1  # nothing to read: open and idle
+        except OSError:
+            pass
+    for s in socks:
+        s.close()
+    row = {"row": "idle", "mode": o["mode"], "server": "actorserve", "connections": o["conns"],
+           "round": int(os.environ.get("BENCH_ROUND", "1")),
+           "connect_errors": connect_errors, "answered": answered, "refused": refused,
+           "closed_before_answer": closed, "open_s": round(open_s, 2),
+           "unanswered": (len(socks) - answered - refused - closed
+                          if o["mode"] == "request" else None),
+           "idle_s": round(wall, 2),
+           "cpu_pct_of_core": round(100 * (end["cpu_s"] - start["cpu_s"]) / wall, 2),
+           "rss_before_kb": rss_before, "rss_after_kb": end["rss_kb"],
+           "rss_growth_kb": end["rss_kb"] - rss_before, "still_open": still_open}
+    print(json.dumps(row))
+
+
+def pipelining(*args) -> None:
+    """COUNT requests written back to back on one connection in one send
+    (alternately GET /health and, when BODY is given, POST PREDICT_PATH with
+    it), each with its own X-Request-Id; passes when all COUNT are answered
+    200 and the echoed ids come back in the order sent."""
+    import socket
+    import uuid
+
+    o = _options(args, {"url": None, "count": 16, "body": "", "predict_path": "",
+                        "timeout": 10.0})
+    host, port, _ = _split_url(o["url"])
+    body = Path(o["body"]).read_bytes() if o["body"] else None
+    tag = uuid.uuid4().hex[:8]
+    ids, wire = [], b""
+    for i in range(o["count"]):
+        rid = f"pipe-{tag}-{i:02d}"
+        ids.append(rid)
+        if body is not None and o["predict_path"] and i % 2:
+            wire += (f"POST {o['predict_path']} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+                     f"X-Request-Id: {rid}\r\nContent-Type: application/json\r\n"
+                     f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+        else:
+            wire += (f"GET /health HTTP/1.1\r\nHost: {host}:{port}\r\n"
+                     f"X-Request-Id: {rid}\r\n\r\n").encode()
+    got, statuses, error = [], [], None
+    with socket.create_connection((host, port), timeout=o["timeout"]) as s:
+        s.sendall(wire)
+        f = s.makefile("rb")
+        try:
+            for _ in range(o["count"]):
+                status, headers, _ = _read_answer(f)
+                statuses.append(status)
+                got.append(headers.get("x-request-id"))
+        except (OSError, EOFError, ValueError, IndexError) as e:
+            error = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+    in_order = got == ids[:len(got)]
+    passed = len(got) == o["count"] and in_order and all(s == 200 for s in statuses)
+    print(json.dumps({"row": "pipelining", "server": "actorserve", "count": o["count"],
+                      "round": int(os.environ.get("BENCH_ROUND", "1")),
+                      "answered": len(got), "statuses": statuses, "in_order": in_order,
+                      "error": error, "passed": passed}))
+
+
+EDGE_TARGETS = {
+    "fairness_ratio": 2.0,     # new client's median latency / busy clients' p99
+    "fairness_max_ms": 2000.0,  # new client's worst latency
+    "idle_cpu_pct": 5.0,       # server CPU with the idle connections, % of a core
+    "idle_rss_mb": 300.0,      # server RSS growth with them
+    "floor_health": 2.0,       # actorserve/nginx CPU per request, GET /health
+    "floor_affine": 3.0,       # actorserve/nginx CPU per request, tensor predict
+}
+
+
+def edge_report(rdir: Path, all_runs: list):
+    """The edge rows (issue 13): (header, rows, targets); rows empty when
+    the edge rows were not run."""
+    edge = load_jsonl(rdir / "edge.jsonl")
+    header = ["edge row", "actorserve", "reference", "ratio", "target", "note"]
+    rows, targets = [], []
+
+    def us_per_request(scenario, server):
+        values = [1e6 * r["server_cpu_s"] / r["requests"] for r in all_runs
+                  if r["scenario"] == scenario and r["server"] == server and r.get("requests")]
+        return _median(values), len(values), values
+
+    # fairness: median over rounds of the ratio
+    fair = sorted((r for r in edge if r["row"] == "fairness"),
+                  key=lambda r: r.get("median_over_p99") or float("inf"))
+    if fair:
+        r = fair[(len(fair) - 1) // 2]
+        w = r["wrk"]
+        wrk_rps = w["requests"] / (w["duration_us"] / 1e6)
+        timeouts = r["probes"] - r["probes_ok"]
+        note = f"{r['probes_ok']}/{r['probes']} probes answered 200"
+        if timeouts:
+            note += (f" (others: {', '.join(r['probe_errors'])}; a probe that timed out "
+                     f"counts as its {r['probe_timeout_s']:g} s timeout)")
+        errors = w["connect_errors"] + w["read_errors"] + w["write_errors"] + w["timeouts"]
+        note += f"; wrk {wrk_rps:.0f} req/s, socket errors {errors}, non-2xx {w['non2xx']}"
+        if len(fair) > 1:
+            note += f"; median of {len(fair)} rounds"
+        label = f"fairness: new client vs {r['connections']} busy keep-alive conns"
+        ratio = r.get("median_over_p99")
+        rows.append([label + ", median", f"{r['probe_median_ms']:.1f} ms",
+                     f"busy p99 {w['p99_us'] / 1000:.1f} ms",
+                     fmt(ratio, ".2f") + "x" if ratio is not None else "-",
+                     f"<= {EDGE_TARGETS['fairness_ratio']:g}x", note])
+        rows.append([label + ", max", f"{r['probe_max_ms']:.1f} ms",
+                     f"busy max {w['max_us'] / 1000:.1f} ms", "-",
+                     f"<= {EDGE_TARGETS['fairness_max_ms'] / 1000:g} s", ""])
+        targets.append((f"fairness: new client's median <= {EDGE_TARGETS['fairness_ratio']:g}x "
+                        "the busy clients' p99",
+                        ratio is not None and ratio <= EDGE_TARGETS["fairness_ratio"]
+                        and r["probes_ok"] == r["probes"],
+                        f"{fmt(ratio, '.2f')}x ({r['probe_median_ms']:.1f} ms vs "
+                        f"{w['p99_us'] / 1000:.1f} ms; {r['probes_ok']}/{r['probes']} ok)"))
+        targets.append((f"fairness: new client's max <= "
+                        f"{EDGE_TARGETS['fairness_max_ms'] / 1000:g} s",
+                        r["probe_max_ms"] <= EDGE_TARGETS["fairness_max_ms"]
+                        and r["probes_ok"] == r["probes"],
+                        f"{r['probe_max_ms'] / 1000:.2f} s"))
+
+    # idle connections, per mode: median over rounds of the CPU share
+    for mode, what in (("request", "one request each, then idle"),
+                       ("connect", "connected only")):
+        group = sorted((r for r in edge if r["row"] == "idle" and r["mode"] == mode),
+                       key=lambda r: r["cpu_pct_of_core"])
+        if not group:
+            continue
+        r = group[(len(group) - 1) // 2]
+        growth_mb = r["rss_growth_kb"] / 1024
+        note = f"still open at the end {r['still_open']}/{r['connections']}"
+        if mode == "request":
+            note += f"; answered {r['answered']}"
+            if r["refused"]:
+                note += f", refused (non-200) {r['refused']}"
+            if r["closed_before_answer"]:
+                note += f", closed unanswered {r['closed_before_answer']}"
+            if r["unanswered"]:
+                note += f", no answer within the wait {r['unanswered']}"
+        if r["connect_errors"]:
+            note += f"; connect errors {r['connect_errors']}"
+        note += (f"; RSS {r['rss_before_kb'] / 1024:.0f} -> {r['rss_after_kb'] / 1024:.0f} MB"
+                 f" over {r['idle_s']:.0f} s idle")
+        if len(group) > 1:
+            note += f"; median of {len(group)} rounds"
+        label = f"idle: {r['connections']} keep-alive conns, {what}"
+        rows.append([label + ", server CPU", f"{r['cpu_pct_of_core']:.1f} % of a core", "-", "-",
+                     f"< {EDGE_TARGETS['idle_cpu_pct']:g} %", note])
+        rows.append([label + ", RSS growth", f"{growth_mb:.0f} MB", "-", "-",
+                     f"< {EDGE_TARGETS['idle_rss_mb']:g} MB", ""])
+        all_open = r["still_open"] == r["connections"]
+        targets.append((f"idle ({mode}): server CPU < {EDGE_TARGETS['idle_cpu_pct']:g} % of a "
+                        f"core with all {r['connections']} connections open",
+                        r["cpu_pct_of_core"] < EDGE_TARGETS["idle_cpu_pct"] and all_open,
+                        f"{r['cpu_pct_of_core']:.1f} %, {r['still_open']} open"))
+        targets.append((f"idle ({mode}): RSS growth < {EDGE_TARGETS['idle_rss_mb']:g} MB with "
+                        f"all {r['connections']} connections open",
+                        growth_mb < EDGE_TARGETS["idle_rss_mb"] and all_open,
+                        f"{growth_mb:.0f} MB, {r['still_open']} open"))
+
+    # floor: CPU per request, actorserve against nginx's static /health
+    nginx, n_nginx, _ = us_per_request("floor_health", "nginx")
+    for scenario, label, target in (
+            ("floor_health", "GET /health", EDGE_TARGETS["floor_health"]),
+            ("floor_affine", "tensor predict (affine)", EDGE_TARGETS["floor_affine"]),
+            ("floor_digits", "digits predict", None)):
+        mine, n, values = us_per_request(scenario, "actorserve")
+        if mine is None:
+            continue
+        ratio = mine / nginx if nginx else None
+        note = "server utime+stime / requests, wrk -c32"
+        if n > 1:
+            note += f"; median of {n}: {min(values):.1f}..{max(values):.1f} us"
+        if scenario == "floor_health" and n_nginx > 1:
+            note += f"; nginx median of {n_nginx}"
+        rows.append([f"floor: CPU per request, {label}", f"{mine:.1f} us",
+                     f"nginx static /health {fmt(nginx, '.1f')} us",
+                     f"{ratio:.2f}x" if ratio else "-",
+                     f"<= {target:g}x" if target else "(none)", note])
+        if target and ratio:
+            targets.append((f"floor: {label} CPU/request <= {target:g}x nginx's /health",
+                            ratio <= target, f"{ratio:.2f}x ({mine:.1f} vs {nginx:.1f} us)"))
+
+    # pipelining: every round must pass
+    pipes = [r for r in edge if r["row"] == "pipelining"]
+    if pipes:
+        passed = all(r["passed"] for r in pipes)
+        worst = min(pipes, key=lambda r: (r["passed"], r["answered"]))
+        note = (f"answered {worst['answered']}/{worst['count']}, "
+                f"{'in order' if worst['in_order'] else 'OUT OF ORDER'}"
+                + (f", {worst['error']}" if worst["error"] else "")
+                + (f"; statuses {sorted(set(worst['statuses']))}" if worst["statuses"] else ""))
+        if len(pipes) > 1:
+            note += f"; worst of {len(pipes)} rounds"
+        rows.append([f"pipelining: {worst['count']} requests back to back on one connection",
+                     "pass" if passed else "FAIL", "-", "-", "all answered, in order", note])
+        targets.append((f"pipelining: {worst['count']} requests answered in order", passed,
+                        "pass" if passed else "fail"))
+    return header, rows, targets
 
 
 # ---------------------------------------------------------------------------
@@ -391,27 +864,47 @@ def report(results_dir: str) -> None:
                     f"{b['p99_us']:.1f}", f"{b['calls_per_s']:.0f}", str(b["errors"])]
                    for b in bridge]
 
-    target_lines = [f"  [{'PASS' if ok else 'MISS'}] {name}: {value}" for name, ok, value in targets]
+    edge_header, edge_rows, edge_targets = edge_report(rdir, all_runs)
+
+    def lines_of(target_list):
+        return [f"  [{'PASS' if ok else 'MISS'}] {name}: {value}"
+                for name, ok, value in target_list]
+
+    target_lines, edge_lines = lines_of(targets), lines_of(edge_targets)
     settings = ", ".join(f"{k}={v}" for k, v in sorted(meta.items()))
 
-    print(text)
+    if rows:
+        print(text)
     if bridge_rows:
         print("\nHTTP-thread -> actor bridges (echo actor, one process):")
         print(render_text(bridge_header, bridge_rows))
-    print("\ntargets (issue 3):")
-    print("\n".join(target_lines))
+    if edge_rows:
+        print("\nHTTP edge (issue 13):")
+        print(render_text(edge_header, edge_rows))
+    if target_lines:
+        print("\ntargets (issue 3):")
+        print("\n".join(target_lines))
+    if edge_lines:
+        print("\ntargets (issue 13, the HTTP edge):")
+        print("\n".join(edge_lines))
     print(f"\nsettings: {settings}")
 
     (rdir / "results.md").write_text(
-        "# actorserve benchmark\n\n" + f"Settings: {settings}\n\n" + md + "\n\n"
+        "# actorserve benchmark\n\n" + f"Settings: {settings}\n\n"
+        + (md + "\n\n" if rows else "")
         + ("## HTTP-thread -> actor bridges\n\n" + render_md(bridge_header, bridge_rows) + "\n\n"
            if bridge_rows else "")
-        + "## Targets (issue 3)\n\n" + "\n".join(f"- {line.strip()}" for line in target_lines)
-        + "\n")
+        + ("## HTTP edge (issue 13)\n\n" + render_md(edge_header, edge_rows) + "\n\n"
+           if edge_rows else "")
+        + ("## Targets (issue 3)\n\n" + "\n".join(f"- {line.strip()}" for line in target_lines)
+           + "\n" if target_lines else "")
+        + ("\n## Targets (issue 13, the HTTP edge)\n\n"
+           + "\n".join(f"- {line.strip()}" for line in edge_lines) + "\n" if edge_lines else ""))
     (rdir / "results.json").write_text(json.dumps({
         "settings": meta, "http": all_runs, "rss": all_memory, "raw": all_raw,
-        "bridge": bridge,
+        "bridge": bridge, "edge": load_jsonl(rdir / "edge.jsonl"),
         "targets": [{"target": n, "met": ok, "value": v} for n, ok, v in targets],
+        "edge_targets": [{"target": n, "met": ok, "value": v} for n, ok, v in edge_targets],
     }, indent=2) + "\n")
     print(f"\nwritten: {rdir / 'results.md'}, {rdir / 'results.json'}")
 
@@ -444,6 +937,7 @@ def render_md(header, rows):
 def main(argv):
     commands = {"bodies": bodies, "config": config, "check-config": check_config,
                 "label": label, "proc": proc, "http-row": http_row,
+                "fairness": fairness, "idle": idle, "pipelining": pipelining,
                 "report": report}
     if len(argv) < 2 or argv[1] not in commands:
         sys.exit(__doc__)

@@ -1,12 +1,15 @@
 -- wrk script: POST one fixed JSON body (file named by BENCH_BODY) on every
--- request, and print the run's numbers as one JSON line ("BENCH_JSON {...}").
+-- request, or GET when BENCH_BODY is empty, and print the run's numbers as
+-- one JSON line ("BENCH_JSON {...}").
 -- No request()/response() callbacks, so wrk keeps its static fast path.
 local path = os.getenv("BENCH_BODY")
-local file = assert(io.open(path, "rb"), "cannot open BENCH_BODY " .. tostring(path))
-wrk.method = "POST"
-wrk.body = file:read("*a")
-file:close()
-wrk.headers["Content-Type"] = "application/json"
+if path and path ~= "" then
+  local file = assert(io.open(path, "rb"), "cannot open BENCH_BODY " .. path)
+  wrk.method = "POST"
+  wrk.body = file:read("*a")
+  file:close()
+  wrk.headers["Content-Type"] = "application/json"
+end
 
 function done(summary, latency, requests)
   local e = summary.errors

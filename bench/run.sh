@@ -5,11 +5,18 @@
 # loopback connections, one server after the other; plus the raw in-process
 # libtorch throughput of resnet18, the cost of one remote hop (digits through
 # a gateway node that joins the node hosting it, against that node directly)
-# and the HTTP-thread -> actor bridges.
+# and the HTTP-thread -> actor bridges. Then the rows of the HTTP edge (issue
+# 13), actorserve alone on a repository with digits and affine: fairness (a
+# new client's latency while 600 keep-alive connections keep it busy, against
+# their p99), idle keep-alive connections (server CPU and RSS growth), the
+# floor (server CPU per request for /health, a tensor and a digits prediction,
+# against nginx serving a /health body of the same size) and pipelining.
 #
 # Usage: bench/run.sh [--seconds N] [--warmup N] [--raw-seconds N]
 #                     [--torch-threads N] [--http-threads N] [--bridge-calls N]
 #                     [--variants] [--wait-quiet N] [--rounds N] [--no-install]
+#                     [--edge-only | --no-edge] [--edge-conns N] [--idle-conns N]
+#                     [--idle-seconds N] [--probes N] [--probe-timeout N]
 #   --seconds N        measured seconds of each wrk run (default 10)
 #   --warmup N         seconds of the discarded wrk run before it (default 2; 0 = none)
 #   --raw-seconds N    seconds of each raw libtorch measurement (default 5)
@@ -25,6 +32,21 @@
 #   --rounds N         repeat every server run and raw measurement N times,
 #                      interleaved; the table shows each row's median (default 1)
 #   --no-install       skip deploy/install-deps.sh --bench
+#   --edge-only        run only the HTTP edge rows (issue 13)
+#   --no-edge          skip the HTTP edge rows
+#   --edge-conns N     fairness: busy keep-alive connections (wrk) on digits
+#                      predict (default 600); meanwhile --probes new clients,
+#                      a fresh connection each, spread over --seconds, each
+#                      given up after --probe-timeout seconds (defaults 15, 5)
+#   --idle-conns N     idle: keep-alive connections held open (default 3000),
+#                      once having sent one request each, once only connected;
+#                      server CPU and RSS measured over --idle-seconds (10).
+#                      That server runs with --keep-alive-timeout-s and
+#                      --read-timeout-s 3600 so that they stay open
+#   Floor: wrk -c32 GET /health, affine and digits predict, server CPU per
+#   request, beside nginx (1 worker, started here on a free loopback port)
+#   serving a static body of the size of actorserve's /health answer.
+#   Pipelining: 16 requests in one send on one connection, answered in order.
 # Environment: BENCH_BUILD_DIR (default <repo>/build-bench), PEER_DIR (default
 # <repo>/../shared/peer).
 #
@@ -50,6 +72,13 @@ variants=0
 wait_quiet=0
 rounds=1
 wrk_threads=2
+run_main=1
+run_edge=1
+edge_conns=600
+idle_conns=3000
+idle_seconds=10
+probes=15
+probe_timeout=5
 
 usage() {
     sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d' | sed 's/^# \{0,1\}//' >&2
@@ -70,12 +99,22 @@ while (( $# )); do
         --variants) variants=1; shift ;;
         --wait-quiet) positive "$1" "${2-}"; wait_quiet=$2; shift 2 ;;
         --rounds) positive "$1" "${2-}"; rounds=$2; shift 2 ;;
+        --edge-only) run_main=0; run_edge=1; shift ;;
+        --no-edge) run_edge=0; shift ;;
+        --edge-conns) positive "$1" "${2-}"; edge_conns=$2; shift 2 ;;
+        --idle-conns) positive "$1" "${2-}"; idle_conns=$2; shift 2 ;;
+        --idle-seconds) positive "$1" "${2-}"; idle_seconds=$2; shift 2 ;;
+        --probes) positive "$1" "${2-}"; probes=$2; shift 2 ;;
+        --probe-timeout) positive "$1" "${2-}"; probe_timeout=$2; shift 2 ;;
         -h|--help) usage ;;
         *) echo "run.sh: unknown argument $1" >&2; usage ;;
     esac
 done
 (( seconds > 0 )) || { echo "run.sh: --seconds must be > 0" >&2; exit 2; }
 (( rounds > 0 )) || { echo "run.sh: --rounds must be > 0" >&2; exit 2; }
+(( run_main || run_edge )) || { echo "run.sh: --edge-only and --no-edge leave nothing to run" >&2; exit 2; }
+(( probes > 0 && probe_timeout > 0 && edge_conns > 0 )) ||
+    { echo "run.sh: --probes, --probe-timeout and --edge-conns must be > 0" >&2; exit 2; }
 
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
@@ -114,16 +153,34 @@ fi
 for tool_name in wrk gunicorn curl; do
     command -v "$tool_name" >/dev/null || { echo "run.sh: $tool_name not found" >&2; exit 1; }
 done
-[[ -f "$peer_dir/seed_flask_server.py" ]] || { echo "run.sh: no peer in $peer_dir" >&2; exit 1; }
+if (( run_main )); then
+    [[ -f "$peer_dir/seed_flask_server.py" ]] || { echo "run.sh: no peer in $peer_dir" >&2; exit 1; }
+fi
+nginx=
+if (( run_edge )); then
+    # Debian installs it in /usr/sbin, which is not on every user's PATH.
+    nginx=$(command -v nginx || echo /usr/sbin/nginx)
+    [[ -x "$nginx" ]] || { echo "run.sh: nginx not found (the edge rows compare with it)" >&2; exit 1; }
+    # The idle row holds --idle-conns connections: the server (and the
+    # Python client, which raises its own soft limit) need a descriptor each.
+    if (( $(ulimit -n) < idle_conns + 1024 )); then
+        ulimit -n "$(( idle_conns + 1024 ))" 2>/dev/null ||
+            log "WARNING: cannot raise the open-file limit to $(( idle_conns + 1024 )) (it is $(ulimit -n))"
+    fi
+fi
 
 log "building actorserve and the bench programs in $build"
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DACTORSERVE_BENCH=ON >/dev/null
-ninja -C "$build" -j 2 actorserve torch_throughput bridge_bench >&2
+build_targets=(actorserve)
+(( run_main )) && build_targets+=(torch_throughput bridge_bench)
+ninja -C "$build" -j 2 "${build_targets[@]}" >&2
 
 models="$build/bench-models"
 log "making the models (cached) in $models/src"
-"$python" "$root/tools/make_models.py" --out "$models/src" --models digits,resnet18 >&2
+model_list=digits,affine
+(( run_main )) && model_list+=,resnet18
+"$python" "$root/tools/make_models.py" --out "$models/src" --models "$model_list" >&2
 
 # One repository per scenario, holding only the models it needs: the peer
 # loads every model and every version folder it finds.
@@ -138,14 +195,22 @@ make_repo() { # name model [KEY=VALUE for config.json...]
     fi
     $tool check-config "$repo/$model/config.json"
 }
-make_repo repo-digits digits
-make_repo repo-digits-nobatch digits batching.max_batch_size=1 batching.max_queue_delay_us=0
-make_repo repo-resnet18 resnet18
-make_repo repo-resnet18-i1 resnet18 instances=1
-make_repo repo-digits-i2 digits instances=2
-# The gateway node hosts nothing itself.
-rm -rf "$models/repo-empty"
-mkdir -p "$models/repo-empty"
+if (( run_main )); then
+    make_repo repo-digits digits
+    make_repo repo-digits-nobatch digits batching.max_batch_size=1 batching.max_queue_delay_us=0
+    make_repo repo-resnet18 resnet18
+    make_repo repo-resnet18-i1 resnet18 instances=1
+    make_repo repo-digits-i2 digits instances=2
+    # The gateway node hosts nothing itself.
+    rm -rf "$models/repo-empty"
+    mkdir -p "$models/repo-empty"
+fi
+if (( run_edge )); then
+    # The edge rows: digits (a realistic model) and affine (a tensor model,
+    # next to nothing to compute) in one repository.
+    make_repo repo-edge digits
+    cp -r "$models/src/affine" "$models/repo-edge/affine"
+fi
 
 # The load generator already shares the 2 cores with the server; anything else
 # busy on the machine skews every number, so measure and record it.
@@ -184,7 +249,9 @@ $tool bodies "$results/bodies" >&2
 cat >"$results/meta.json" <<EOF
 {"seconds": $seconds, "warmup": $warmup, "raw_seconds": $raw_seconds,
  "torch_threads": $torch_threads, "http_threads": "${http_threads:-default}",
- "wrk_threads": $wrk_threads, "machine_busy_pct_at_start": $busy_pct, "wait_quiet_s": $wait_quiet, "rounds": $rounds, "peer_workers": 2, "nproc": $(nproc),
+ "wrk_threads": $wrk_threads, "main_rows": $run_main, "edge_rows": $run_edge,
+ "edge_conns": $edge_conns, "idle_conns": $idle_conns, "idle_seconds": $idle_seconds,
+ "probes": $probes, "probe_timeout_s": $probe_timeout, "machine_busy_pct_at_start": $busy_pct, "wait_quiet_s": $wait_quiet, "rounds": $rounds, "peer_workers": 2, "nproc": $(nproc),
  "commit": "$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"}
 EOF
 
@@ -285,36 +352,40 @@ check_answer() { # server model body
     [[ "$status" == 200 ]] || { echo "run.sh: $1 did not answer 200 for $2" >&2; exit 1; }
 }
 
-run_wrk() { # seconds connections model body
+run_wrk() { # seconds connections path body (empty body: GET)
     BENCH_BODY=$4 wrk -t "$wrk_threads" -c "$2" -d "${1}s" --timeout 10s --latency \
-        -s "$root/bench/post.lua" "$server_url/api/v1/models/$3/predict"
+        -s "$root/bench/post.lua" "$server_url$3"
 }
 
 machine_busy_s() { # CPU seconds all cores have been busy since boot
-    local _ user nice system idle iowait irq softirq steal
-    read -r _ user nice system idle iowait irq softirq steal _ </proc/stat
+    local _ user nice system irq softirq steal
+    read -r _ user nice system _ _ irq softirq steal _ </proc/stat
     echo "$(( user + nice + system + irq + softirq + steal )) $(getconf CLK_TCK)" |
         awk '{ printf "%.2f", $1 / $2 }'
 }
 
 measure() { # scenario server model connections body
-    local scenario=$1 server=$2 model=$3 conns=$4 body=$5 before after line raw
+    measure_path "$1" "$2" "/api/v1/models/$3/predict" "$4" "$5"
+}
+
+measure_path() { # scenario server path connections body (empty: GET)
+    local scenario=$1 server=$2 path=$3 conns=$4 body=$5 before after line raw
     local busy_before busy_after wrk_cpu TIMEFORMAT='%U %S'
     wait_for_quiet
     if (( warmup > 0 )); then
-        run_wrk "$warmup" "$conns" "$model" "$body" >/dev/null
+        run_wrk "$warmup" "$conns" "$path" "$body" >/dev/null
     fi
     raw="$results/wrk-$scenario-$server-r$round.txt"
     log "$server $scenario: wrk -c $conns for ${seconds}s"
-    curl -s --max-time 5 -o "$raw.metrics-before" "$server_url/metrics" || true
+    curl -sf --max-time 5 -o "$raw.metrics-before" "$server_url/metrics" || true
     before=$($tool proc "$server_pid")
     busy_before=$(machine_busy_s)
     # `time` reports wrk's own CPU; the machine's busy time minus the
     # server's and wrk's is what other processes took during the run.
-    wrk_cpu=$({ time run_wrk "$seconds" "$conns" "$model" "$body" >"$raw" 2>"$raw.err"; } 2>&1)
+    wrk_cpu=$({ time run_wrk "$seconds" "$conns" "$path" "$body" >"$raw" 2>"$raw.err"; } 2>&1)
     busy_after=$(machine_busy_s)
     after=$($tool proc "$server_pid")
-    curl -s --max-time 5 -o "$raw.metrics-after" "$server_url/metrics" || true
+    curl -sf --max-time 5 -o "$raw.metrics-after" "$server_url/metrics" || true
     line=$(sed -n 's/^BENCH_JSON //p' "$raw")
     [[ -n "$line" ]] || { echo "run.sh: no result from wrk, see $raw" >&2; exit 1; }
     BENCH_ROUND=$round $tool http-row "$scenario" "$server" "$conns" "$line" "$before" "$after" "$wrk_cpu" \
@@ -331,12 +402,122 @@ record_memory() { # scenario server
     log "$2 $1: $m"
 }
 
+# --- the HTTP edge rows (issue 13) --------------------------------------------
+nginx_pid=
+nginx_url=
+
+# nginx, one process (no master, 1 worker), on a free loopback port with its
+# own prefix and configuration, serving FILE at /health over keep-alive (as
+# many requests per connection as actorserve's --keep-alive-max-count).
+start_nginx() { # file
+    local dir="$results/nginx-r$round" port
+    rm -rf "$dir"
+    mkdir -p "$dir/html" "$dir/logs"
+    cp "$1" "$dir/html/health"
+    port=$(free_port)
+    cat >"$dir/nginx.conf" <<EOF
+daemon off;
+master_process off;
+worker_processes 1;
+pid $dir/nginx.pid;
+error_log $dir/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    default_type application/json;
+    keepalive_timeout 65s;
+    keepalive_requests 10000;
+    server {
+        listen 127.0.0.1:$port;
+        root $dir/html;
+        location = /health { }
+    }
+}
+EOF
+    "$nginx" -p "$dir" -c "$dir/nginx.conf" -e "$dir/logs/error.log" >"$dir/logs/out" 2>&1 &
+    nginx_pid=$!
+    started_pids+=("$nginx_pid")
+    nginx_url="http://127.0.0.1:$port"
+    wait_until 30 "nginx to answer /health" curl -sf -o /dev/null --max-time 2 "$nginx_url/health"
+    log "nginx ready on $nginx_url, pid $nginx_pid, /health body $(stat -c %s "$1") bytes"
+}
+
+stop_nginx() {
+    local kept=() pid
+    stop_pid "$nginx_pid"
+    for pid in "${started_pids[@]}"; do
+        [[ "$pid" == "$nginx_pid" ]] || kept+=("$pid")
+    done
+    started_pids=("${kept[@]}")
+    nginx_pid=
+}
+
+check_status() { # path body
+    local status
+    status=$(curl -s -o "$results/answer-edge${1//\//-}" -w '%{http_code}' --max-time 30 \
+        -H 'Content-Type: application/json' --data-binary "@$2" "$server_url$1")
+    [[ "$status" == 200 ]] || { echo "run.sh: actorserve answered $status for $1" >&2; exit 1; }
+}
+
+edge_rows() {
+    local as_pid as_url mode
+    log "HTTP edge: pipelining, floor against nginx, fairness at $edge_conns connections"
+    start_actorserve "$models/repo-edge" edge
+    check_status /api/v1/models/digits/predict "$digits_body"
+    check_status /api/v1/models/affine/predict "$affine_body"
+    curl -sf --max-time 5 -o "$results/health-r$round.json" "$server_url/health"
+
+    BENCH_ROUND=$round $tool pipelining --url "$server_url" --count 16 --body "$affine_body" \
+        --predict-path /api/v1/models/affine/predict >>"$results/edge.jsonl"
+    tail -1 "$results/edge.jsonl" >&2
+
+    # Floor: CPU per request, nginx before and after actorserve's three rows.
+    start_nginx "$results/health-r$round.json"
+    as_pid=$server_pid as_url=$server_url
+    server_pid=$nginx_pid server_url=$nginx_url
+    measure_path floor_health nginx /health 32 ""
+    server_pid=$as_pid server_url=$as_url
+    measure_path floor_health actorserve /health 32 ""
+    measure floor_affine actorserve affine 32 "$affine_body"
+    measure floor_digits actorserve digits 32 "$digits_body"
+    server_pid=$nginx_pid server_url=$nginx_url
+    measure_path floor_health nginx /health 32 ""
+    server_pid=$as_pid server_url=$as_url
+    stop_nginx
+
+    wait_for_quiet
+    log "actorserve fairness: wrk -c $edge_conns on digits, $probes new clients"
+    BENCH_ROUND=$round $tool fairness --url "$server_url/api/v1/models/digits/predict" \
+        --body "$digits_body" --conns "$edge_conns" --seconds "$seconds" --probes "$probes" \
+        --probe-timeout "$probe_timeout" --wrk-threads "$wrk_threads" \
+        --lua "$root/bench/post.lua" --pid "$server_pid" \
+        --raw "$results/wrk-fairness-r$round.txt" >>"$results/edge.jsonl"
+    tail -1 "$results/edge.jsonl" >&2
+    stop_server
+
+    # Idle: a fresh server per mode, so that RSS growth is the connections'.
+    for mode in request connect; do
+        log "actorserve idle: $idle_conns connections ($mode), ${idle_seconds}s"
+        start_actorserve "$models/repo-edge" "edge-idle-$mode" \
+            --keep-alive-timeout-s 3600 --read-timeout-s 3600
+        check_status /api/v1/models/affine/predict "$affine_body"
+        curl -sf --max-time 5 -o /dev/null "$server_url/health"
+        sleep 1
+        wait_for_quiet
+        BENCH_ROUND=$round $tool idle --url "$server_url" --pid "$server_pid" \
+            --conns "$idle_conns" --seconds "$idle_seconds" --mode "$mode" \
+            >>"$results/edge.jsonl"
+        tail -1 "$results/edge.jsonl" >&2
+        stop_server
+    done
+}
+
 digits_body="$results/bodies/digits.json"
 resnet_body="$results/bodies/resnet18.json"
+affine_body="$results/bodies/affine.json"
 
-for (( round = 1; round <= rounds; round++ )); do
-    (( rounds == 1 )) || log "round $round of $rounds"
-
+# The rows of issue 3: actorserve against the peer, raw libtorch.
+main_rows() {
     log "digits: actorserve (batching on), 32 and 64 connections"
     start_actorserve "$models/repo-digits" digits
     check_answer actorserve digits "$digits_body"
@@ -413,12 +594,20 @@ for (( round = 1; round <= rounds; round++ )); do
     measure resnet8 peer resnet18 8 "$resnet_body"
     record_memory resnet18_after peer
     stop_server
+}
+
+for (( round = 1; round <= rounds; round++ )); do
+    (( rounds == 1 )) || log "round $round of $rounds"
+    if (( run_main )); then main_rows; fi
+    if (( run_edge )); then edge_rows; fi
 done
 
-log "HTTP-thread -> actor bridges, $bridge_calls round trips each"
-wait_for_quiet
-(cd "$results" && "$build/bench/bridge_bench" --calls "$bridge_calls" --threads 1,8 \
-    --json "$results/bridge.json") >&2
+if (( run_main )); then
+    log "HTTP-thread -> actor bridges, $bridge_calls round trips each"
+    wait_for_quiet
+    (cd "$results" && "$build/bench/bridge_bench" --calls "$bridge_calls" --threads 1,8 \
+        --json "$results/bridge.json") >&2
+fi
 
 echo
 $tool report "$results"
