@@ -424,8 +424,13 @@ def idle(*args) -> None:
             buffers[s] = b""
         pending = len(socks)
         deadline = time.monotonic() + o["answer_timeout"]
-        while pending and time.monotonic() < deadline:
+        last_progress = time.monotonic()
+        # Give up after answer_timeout, or after 5 s without any answer: a
+        # server that parks the rest in a queue will not answer them.
+        while (pending and time.monotonic() < deadline
+               and time.monotonic() - last_progress < 5):
             for key, _ in sel.select(timeout=0.5):
+                last_progress = time.monotonic()
                 s = key.fileobj
                 try:
                     chunk = s.recv(65536)
@@ -460,15 +465,24 @@ def idle(*args) -> None:
     time.sleep(o["seconds"])
     end = _proc_numbers(pid)
     wall = time.monotonic() - t0
-    still_open = 0
+    # Open: neither EOF nor reset. Bytes the server sent meanwhile (a 408,
+    # a 503; in mode request every answer was already read) are counted.
+    still_open = spoke = 0
     for s in socks:
         s.setblocking(False)
-        try:
-            still_open += s.recv(1, socket.MSG_PEEK) != b""
-        except BlockingIOError:
-            still_open += 1  # nothing to read: open and idle
-        except OSError:
-            pass
+        got = 0
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except BlockingIOError:
+                still_open += 1  # nothing (more) to read: open
+                break
+            except OSError:
+                break
+            if not chunk:
+                break
+            got += len(chunk)
+        spoke += got > 0
     for s in socks:
         s.close()
     row = {"row": "idle", "mode": o["mode"], "server": "actorserve", "connections": o["conns"],
@@ -480,7 +494,8 @@ def idle(*args) -> None:
            "idle_s": round(wall, 2),
            "cpu_pct_of_core": round(100 * (end["cpu_s"] - start["cpu_s"]) / wall, 2),
            "rss_before_kb": rss_before, "rss_after_kb": end["rss_kb"],
-           "rss_growth_kb": end["rss_kb"] - rss_before, "still_open": still_open}
+           "rss_growth_kb": end["rss_kb"] - rss_before, "still_open": still_open,
+           "sent_unasked": spoke}
     print(json.dumps(row))
 
 
@@ -606,6 +621,8 @@ def edge_report(rdir: Path, all_runs: list):
                 note += f", no answer within the wait {r['unanswered']}"
         if r["connect_errors"]:
             note += f"; connect errors {r['connect_errors']}"
+        if r.get("sent_unasked"):
+            note += f"; {r['sent_unasked']} got unasked bytes (e.g. 503, 408)"
         note += (f"; RSS {r['rss_before_kb'] / 1024:.0f} -> {r['rss_after_kb'] / 1024:.0f} MB"
                  f" over {r['idle_s']:.0f} s idle")
         if len(group) > 1:
