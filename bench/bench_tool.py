@@ -30,10 +30,11 @@
       beside wrk's p99 (one JSON line). wrk's output goes to FILE.
   bench_tool.py idle --url URL --pid PID [--conns 3000] [--seconds 10]
                      [--mode request|connect] [--answer-timeout 30]
-      the edge's idle row: opens CONNS connections (mode request: each sends
-      one GET /health first and reads the answer), then the server's CPU
-      share and RSS growth over SECONDS of idleness, and how many of the
-      connections are still open at the end (one JSON line).
+      the edge's idle row: the server's CPU and context switches with no
+      connection, then it opens CONNS connections (mode request: each sends
+      one GET /health first and reads the answer) and measures its CPU,
+      context switches and RSS growth over SECONDS of idleness, and how many
+      of the connections are still open at the end (one JSON line).
   bench_tool.py pipelining --url URL [--count 16] [--body FILE --predict-path P]
       COUNT requests back to back on one connection, distinct X-Request-Ids;
       passes when every one is answered 200 with its id, in order.
@@ -244,6 +245,20 @@ def _proc_numbers(pid: int) -> dict:
             "rss_kb": rss}
 
 
+def _context_switches(pid: int) -> int:
+    """Voluntary + involuntary context switches of all PID's threads so far
+    (threads that exited meanwhile are lost: a lower bound)."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            for line in (task / "status").read_text().splitlines():
+                if "ctxt_switches:" in line:
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
 def _options(args, defaults: dict) -> dict:
     """--key value pairs -> dict (values typed like the defaults)."""
     opts = dict(defaults)
@@ -393,7 +408,12 @@ def idle(*args) -> None:
     if nofile < o["conns"] + 16:
         sys.exit(f"idle: RLIMIT_NOFILE is {nofile}, need {o['conns'] + 16}")
     pid = o["pid"]
-    rss_before = _proc_numbers(pid)["rss_kb"]
+    # The server's own idle cost, with no connection, for comparison.
+    base_s = max(2.0, o["seconds"] / 2)
+    base0, base_switches0 = _proc_numbers(pid), _context_switches(pid)
+    time.sleep(base_s)
+    base1, base_switches1 = _proc_numbers(pid), _context_switches(pid)
+    rss_before = base1["rss_kb"]
     request = f"GET /health HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode()
     socks, connect_errors = [], 0
     t_open = time.monotonic()
@@ -460,10 +480,10 @@ def idle(*args) -> None:
         sel.close()
     open_s = time.monotonic() - t_open
     time.sleep(1.0)  # let the server settle after the last answer
-    start = _proc_numbers(pid)
+    start, switches0 = _proc_numbers(pid), _context_switches(pid)
     t0 = time.monotonic()
     time.sleep(o["seconds"])
-    end = _proc_numbers(pid)
+    end, switches1 = _proc_numbers(pid), _context_switches(pid)
     wall = time.monotonic() - t0
     # Open: neither EOF nor reset. Bytes the server sent meanwhile (a 408,
     # a 503; in mode request every answer was already read) are counted.
@@ -493,6 +513,10 @@ def idle(*args) -> None:
                           if o["mode"] == "request" else None),
            "idle_s": round(wall, 2),
            "cpu_pct_of_core": round(100 * (end["cpu_s"] - start["cpu_s"]) / wall, 2),
+           "context_switches_per_s": round((switches1 - switches0) / wall),
+           "baseline_cpu_pct_of_core": round(100 * (base1["cpu_s"] - base0["cpu_s"]) / base_s, 2),
+           "baseline_context_switches_per_s": round(
+               (base_switches1 - base_switches0) / base_s),
            "rss_before_kb": rss_before, "rss_after_kb": end["rss_kb"],
            "rss_growth_kb": end["rss_kb"] - rss_before, "still_open": still_open,
            "sent_unasked": spoke}
@@ -625,6 +649,11 @@ def edge_report(rdir: Path, all_runs: list):
             note += f"; {r['sent_unasked']} got unasked bytes (e.g. 503, 408)"
         note += (f"; RSS {r['rss_before_kb'] / 1024:.0f} -> {r['rss_after_kb'] / 1024:.0f} MB"
                  f" over {r['idle_s']:.0f} s idle")
+        if "context_switches_per_s" in r:
+            note += f"; {r['context_switches_per_s']} context switches/s"
+        if "baseline_cpu_pct_of_core" in r:
+            note += (f" (with no connection: {r['baseline_cpu_pct_of_core']:.1f} %, "
+                     f"{r['baseline_context_switches_per_s']}/s)")
         if len(group) > 1:
             note += f"; median of {len(group)} rounds"
         label = f"idle: {r['connections']} keep-alive conns, {what}"
@@ -914,8 +943,8 @@ def report(results_dir: str) -> None:
         + ("## HTTP edge (issue 13)\n\n" + render_md(edge_header, edge_rows) + "\n\n"
            if edge_rows else "")
         + ("## Targets (issue 3)\n\n" + "\n".join(f"- {line.strip()}" for line in target_lines)
-           + "\n" if target_lines else "")
-        + ("\n## Targets (issue 13, the HTTP edge)\n\n"
+           + "\n\n" if target_lines else "")
+        + ("## Targets (issue 13, the HTTP edge)\n\n"
            + "\n".join(f"- {line.strip()}" for line in edge_lines) + "\n" if edge_lines else ""))
     (rdir / "results.json").write_text(json.dumps({
         "settings": meta, "http": all_runs, "rss": all_memory, "raw": all_raw,
