@@ -73,12 +73,25 @@ std::vector<batch_queue::request_id> batch_queue::expire(time_point now) {
   return expired;
 }
 
+std::deque<batch_queue::entry>::iterator batch_queue::find(request_id id) {
+  return std::find_if(waiting_.begin(), waiting_.end(),
+                      [id](const entry& e) { return e.id == id; });
+}
+
 bool batch_queue::cancel(request_id id) {
-  auto it = std::find_if(waiting_.begin(), waiting_.end(),
-                         [id](const entry& e) { return e.id == id; });
+  auto it = find(id);
   if (it == waiting_.end() || it->next_row != 0)
     return false;
   waiting_rows_ -= it->rows;
+  waiting_.erase(it);
+  return true;
+}
+
+bool batch_queue::withdraw(request_id id) {
+  auto it = find(id);
+  if (it == waiting_.end())
+    return false;
+  waiting_rows_ -= it->rows - it->next_row;
   waiting_.erase(it);
   return true;
 }

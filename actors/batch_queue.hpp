@@ -13,7 +13,8 @@
 //   from the last batch). With a delay of 0 every waiting row is due at once.
 // - At most max_queue_size requests wait; push refuses more.
 // - A request whose deadline has passed before any of its rows was taken is
-//   dropped by expire(); one already (partly) taken stays until done.
+//   dropped by expire(); one already (partly) taken stays until done, or
+//   until its owner withdraws the rest.
 
 #include <chrono>
 #include <cstdint>
@@ -72,6 +73,11 @@ public:
   /// is unknown or already (partly) taken.
   bool cancel(request_id id);
 
+  /// Removes the rows of a request that still wait, whether or not some of
+  /// its rows were taken (those are the caller's to discard when they come
+  /// back). False if none of its rows waits (unknown, or all taken).
+  bool withdraw(request_id id);
+
   /// Earliest deadline among requests that expire() could still drop.
   std::optional<time_point> next_deadline() const;
 
@@ -89,6 +95,8 @@ private:
     time_point arrival;
     time_point deadline;
   };
+
+  std::deque<entry>::iterator find(request_id id);
 
   limits limits_;
   std::deque<entry> waiting_;

@@ -4,13 +4,14 @@
 #include <deque>
 #include <map>
 #include <unordered_map>
+#include <utility>
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
 #include "actors/batch_queue.hpp"
-#include "telemetry/logging.hpp"
 #include "messages/error.hpp"
+#include "telemetry/logging.hpp"
 
 namespace actorserve {
 
@@ -35,6 +36,7 @@ struct pending_request {
   clock::time_point deadline;
   int64_t rows_done = 0;
   std::map<int64_t, tensor> outputs; // first row of a slice -> its output rows
+  uint64_t cancel_key = 0;           // 0: cannot be cancelled
 };
 
 /// A batch on its way through one instance.
@@ -58,6 +60,8 @@ struct batcher_state {
   batcher_settings settings;
   batch_queue queue{batch_queue::limits{}};
   std::unordered_map<batch_queue::request_id, pending_request> pending;
+  // cancel key -> id, for the pending requests that may be cancelled
+  std::unordered_map<uint64_t, batch_queue::request_id> cancellable;
   batch_queue::request_id next_id = 1;
   std::vector<instance_slot> instances;
   std::deque<size_t> idle_instances;
@@ -88,12 +92,22 @@ tensor gather_input(batcher_state& st, const batch_queue::batch& batch) {
   return concat_rows(parts);
 }
 
+using pending_iterator = decltype(batcher_state::pending)::iterator;
+
+/// Answers a pending request (a reply or an error) and forgets it, cancel key
+/// included; returns the next pending request.
+template <class Answer>
+pending_iterator answer(batcher_state& st, pending_iterator i, Answer&& answer) {
+  i->second.promise.deliver(std::forward<Answer>(answer));
+  if (auto key = st.cancellable.find(i->second.cancel_key);
+      key != st.cancellable.end() && key->second == i->first)
+    st.cancellable.erase(key);
+  return st.pending.erase(i);
+}
+
 void fail_request(batcher_state& st, batch_queue::request_id id, const caf::error& err) {
-  auto i = st.pending.find(id);
-  if (i == st.pending.end())
-    return;
-  i->second.promise.deliver(err);
-  st.pending.erase(i);
+  if (auto i = st.pending.find(id); i != st.pending.end())
+    answer(st, i, err);
 }
 
 double seconds_since(clock::time_point start) {
@@ -115,7 +129,7 @@ void fail_batch(batcher_state& st, const running_batch& run, const caf::error& e
 void complete_slice(batcher_state& st, const batch_queue::slice& slice, tensor rows) {
   auto i = st.pending.find(slice.id);
   if (i == st.pending.end())
-    return; // answered already (deadline passed): the result is discarded
+    return; // answered already (deadline passed, cancelled): the result is discarded
   auto& request = i->second;
   request.rows_done += slice.rows;
   request.outputs.emplace(slice.first_row, std::move(rows));
@@ -125,8 +139,7 @@ void complete_slice(batcher_state& st, const batch_queue::slice& slice, tensor r
   parts.reserve(request.outputs.size());
   for (auto& [first_row, part] : request.outputs)
     parts.push_back(std::move(part));
-  request.promise.deliver(predict_reply{st.settings.version, concat_rows(parts), {}});
-  st.pending.erase(i);
+  answer(st, i, predict_reply{st.settings.version, concat_rows(parts), {}});
 }
 
 void dispatch(batcher_pointer self);
@@ -170,7 +183,7 @@ void on_batch_failed(batcher_pointer self, const running_batch& run,
 
 void run_batch(batcher_pointer self, size_t instance, batch_queue::batch batch) {
   auto& st = self->state;
-  // Requests answered since (deadline) are dropped from the batch.
+  // Requests answered since (deadline, cancel) are dropped from the batch.
   batch.slices.erase(
       std::remove_if(batch.slices.begin(), batch.slices.end(),
                      [&](const auto& s) { return !st.pending.count(s.id); }),
@@ -261,12 +274,13 @@ void expire_requests(batcher_pointer self) {
       st.settings.stats->count_rejection("deadline_exceeded");
     fail_request(st, id, late);
   }
-  // Requests already running are answered now; their results are discarded.
+  // Requests already running are answered now; their results are discarded
+  // and their rows still waiting are never computed.
   for (auto i = st.pending.begin(); i != st.pending.end();) {
     if (i->second.deadline <= now) {
       st.stats.expired += 1;
-      i->second.promise.deliver(late);
-      i = st.pending.erase(i);
+      st.queue.withdraw(i->first);
+      i = answer(st, i, late);
     } else {
       ++i;
     }
@@ -327,11 +341,37 @@ caf::result<predict_reply> enqueue(batcher_pointer self, predict_request& reques
   }
   auto promise = self->make_response_promise<predict_reply>();
   st.pending.emplace(
-      id, pending_request{promise, std::move(request.input), now, deadline, 0, {}});
+      id,
+      pending_request{
+          promise, std::move(request.input), now, deadline, 0, {}, request.cancel_key});
+  if (request.cancel_key != 0)
+    st.cancellable.emplace(request.cancel_key, id);
   if (request.timeout_ms > 0)
     schedule(self, st.expire_timer, deadline, false);
   dispatch(self);
   return promise;
+}
+
+/// Withdraws the request with this cancel key, wherever it is: its rows still
+/// waiting leave the queue uncomputed; rows already running come back to
+/// complete_slice, which no longer finds it and discards them. An unknown key
+/// (answered already, or never here) is ignored.
+void cancel_request(batcher_pointer self, uint64_t cancel_key) {
+  auto& st = self->state;
+  auto key = st.cancellable.find(cancel_key);
+  if (key == st.cancellable.end())
+    return;
+  auto request = st.pending.find(key->second);
+  if (request == st.pending.end()) {
+    st.cancellable.erase(key);
+    return;
+  }
+  st.queue.withdraw(request->first);
+  if (st.settings.stats)
+    st.settings.stats->count_cancelled(st.settings.model, "client_gone");
+  answer(st, request, make_error(ec::cancelled, "the client went away"));
+  dispatch(self); // refreshes the queue depth
+  quit_if_drained(self);
 }
 
 /// Spawns, links and loads a replacement; it takes batches once loaded. A
@@ -395,6 +435,7 @@ void on_instance_exit(batcher_pointer self, size_t index, const caf::error& reas
     for (auto& [id, request] : st.pending)
       request.promise.deliver(crashed);
     st.pending.clear();
+    st.cancellable.clear();
     self->quit(make_error(
         ec::unavailable, "model instances crashed " + std::to_string(st.restarts.size()) +
                              " times within the restart window: " + text));
@@ -477,6 +518,7 @@ batcher_impl::behavior_type batcher(batcher_pointer self, batcher_settings setti
         dispatch(self);
         quit_if_drained(self);
       },
+      [=](atom::cancel, uint64_t cancel_key) { cancel_request(self, cancel_key); },
   };
 }
 

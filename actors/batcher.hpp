@@ -6,7 +6,9 @@
 // of clients wait in the queue; whenever an instance is idle and a batch is
 // due (full, or the oldest request waited max_queue_delay_us), the batcher
 // cuts a batch, sends it to that instance, and answers every request from its
-// own slice of the output. It runs on the cooperative scheduler and never
+// own slice of the output. A request sent with a cancel key can be withdrawn
+// by it (its client went away): it leaves the queue, or its running rows'
+// results are discarded. It runs on the cooperative scheduler and never
 // blocks: forward calls run on the instances' own threads.
 
 #include <chrono>
@@ -18,8 +20,8 @@
 
 #include "actors/model_instance.hpp"
 #include "config/model_config.hpp"
-#include "telemetry/metrics.hpp"
 #include "messages/interfaces.hpp"
+#include "telemetry/metrics.hpp"
 
 namespace actorserve {
 

@@ -1,12 +1,15 @@
 #include "actors/replica_set.hpp"
 
+#include <algorithm>
 #include <map>
+#include <random>
+#include <utility>
 
 #include <caf/all.hpp>
 
 #include "actors/replica_table.hpp"
-#include "telemetry/logging.hpp"
 #include "messages/error.hpp"
+#include "telemetry/logging.hpp"
 
 namespace actorserve {
 
@@ -17,7 +20,8 @@ struct pending_request {
   caf::typed_response_promise<predict_reply> promise;
   predict_request request; // kept to re-send it when its node goes away
   std::string node;
-  uint64_t attempt = 0; // which send a reply belongs to; older ones are stale
+  uint64_t attempt = 0;  // which send a reply belongs to; older ones are stale
+  uint64_t door_key = 0; // the cancel key the asker gave; 0: cannot be cancelled
 };
 
 struct replica_set_state {
@@ -28,6 +32,7 @@ struct replica_set_state {
   std::map<uint64_t, pending_request> pending;
   uint64_t next_id = 0;
   uint64_t next_attempt = 0;
+  std::mt19937_64 cancel_keys{std::random_device{}()};
 };
 
 using replica_set_pointer = replica_set_actor::stateful_pointer<replica_set_state>;
@@ -90,6 +95,36 @@ void drop_node(replica_set_pointer self, const std::string& node) {
     dispatch(self, id);
 }
 
+/// The cancel key a forwarded request carries instead of its door's: doors
+/// on different nodes may hand out the same keys, and one batcher serves
+/// requests from every node's replica set. Random 64-bit keys do not collide.
+uint64_t fresh_cancel_key(replica_set_state& st) {
+  uint64_t key = 0;
+  while (key == 0)
+    key = st.cancel_keys();
+  return key;
+}
+
+/// Answers the request with this door key `cancelled` at once and passes the
+/// cancel on to the one replica holding it (remembered per request, so no
+/// broadcast over the network); an unknown key is ignored.
+void cancel_request(replica_set_pointer self, uint64_t door_key) {
+  auto& st = self->state;
+  if (door_key == 0)
+    return;
+  auto i = std::find_if(st.pending.begin(), st.pending.end(), [&](const auto& entry) {
+    return entry.second.door_key == door_key;
+  });
+  if (i == st.pending.end())
+    return;
+  auto& entry = i->second;
+  if (auto router = st.routers.find(entry.node); router != st.routers.end())
+    self->send(router->second, atom::cancel_v, entry.request.cancel_key);
+  st.table.finished(entry.node);
+  entry.promise.deliver(make_error(ec::cancelled, "the client went away"));
+  st.pending.erase(i);
+}
+
 void update_replicas(replica_set_pointer self, std::vector<replica>& replicas) {
   auto& st = self->state;
   std::vector<replica_table::member> members;
@@ -125,10 +160,15 @@ replica_set_actor::behavior_type replica_set(replica_set_pointer self,
           return no_replica_error(st);
         auto id = st.next_id++;
         auto promise = self->make_response_promise<predict_reply>();
-        st.pending.emplace(id, pending_request{promise, std::move(request), {}, 0});
+        auto door_key = std::exchange(request.cancel_key, 0);
+        if (door_key != 0)
+          request.cancel_key = fresh_cancel_key(st);
+        st.pending.emplace(id,
+                           pending_request{promise, std::move(request), {}, 0, door_key});
         dispatch(self, id);
         return promise;
       },
+      [=](atom::cancel, uint64_t door_key) { cancel_request(self, door_key); },
       [=](atom::replicas, std::vector<replica>& replicas) {
         update_replicas(self, replicas);
       },

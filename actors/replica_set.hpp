@@ -5,7 +5,8 @@
 // when a node goes away (its router's down message) the requests pending on
 // it are re-sent to another replica at once, or answered `unavailable` when
 // none is left, instead of waiting for their own timeout (CAF 0.17 fails
-// them only then).
+// them only then). A cancel is answered here at once and passed on to the
+// replica that holds the request.
 
 #include <chrono>
 #include <string>

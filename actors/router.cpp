@@ -1,16 +1,15 @@
 #include "actors/router.hpp"
 
 #include <map>
-#include <set>
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
 #include "actors/batcher.hpp"
 #include "actors/version_table.hpp"
-#include "telemetry/logging.hpp"
 #include "config/model_repository.hpp"
 #include "messages/error.hpp"
+#include "telemetry/logging.hpp"
 
 namespace actorserve {
 
@@ -27,8 +26,8 @@ struct router_state {
   static inline const char* name = "router";
   router_settings settings;
   version_table versions;
-  std::set<caf::actor_addr> batchers;              // every linked batcher still running
-  std::map<caf::actor_addr, std::string> draining; // retired batcher -> its version
+  std::map<caf::actor_addr, batcher_actor> batchers; // every linked batcher still running
+  std::map<caf::actor_addr, std::string> draining;   // retired batcher -> its version
   std::optional<reload_progress> reload;
 };
 
@@ -102,7 +101,7 @@ void load_finished(router_pointer self, const std::string& version,
 void load_version(router_pointer self, const std::string& version) {
   auto& st = self->state;
   auto batcher = spawn_linked_batcher(self, make_batcher_settings(st.settings, version));
-  st.batchers.insert(batcher.address());
+  st.batchers.emplace(batcher.address(), batcher);
   if (!st.versions.is_available(version))
     st.versions.add(version, batcher); // nothing serves it: show it as loading
   log_lifecycle(self, "load", version);
@@ -263,6 +262,11 @@ router_actor spawn_router(caf::actor_system& system, router_settings settings) {
         [=](atom::reload, const std::string& version) { return reload(self, version); },
         [=](atom::unload, const std::string& version) { return unload(self, version); },
         [=](atom::traffic, traffic_split& split) { return set_traffic(self, split); },
+        [=](atom::cancel, uint64_t cancel_key) {
+          // Rare: a broadcast beats remembering where each request went.
+          for (const auto& [address, batcher] : self->state.batchers)
+            self->send(batcher, atom::cancel_v, cancel_key);
+        },
     };
   };
   return system.spawn(behavior, std::move(settings));

@@ -55,6 +55,8 @@ error_entry entry(ec code) {
       return {"uri_too_long", 414};
     case ec::request_timeout:
       return {"request_timeout", 408};
+    case ec::cancelled:
+      return {"cancelled", 499}; // nginx's "client closed request"
     case ec::internal:
       break;
   }

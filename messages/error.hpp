@@ -37,6 +37,7 @@ enum class ec : uint8_t {
   internal,
   uri_too_long,    // request line over 8 KiB (HTTP 414)
   request_timeout, // request headers not complete in time (HTTP 408)
+  cancelled,       // the client went away before its answer (HTTP 499, never sent)
 };
 
 /// The machine-readable code of the error body, e.g. "model_not_found".

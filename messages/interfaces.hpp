@@ -96,7 +96,10 @@ using batcher_actor = caf::typed_actor<
     // Replies with the batching counters.
     caf::replies_to<atom::stats>::with<batcher_stats>,
     // Stops taking requests: flushes what waits, answers what runs, then exits.
-    caf::reacts_to<atom::drain>>;
+    caf::reacts_to<atom::drain>,
+    // Withdraws the request with this cancel key: a queued one leaves the queue
+    // uncomputed, a running one's result is dropped; it is answered `cancelled`.
+    caf::reacts_to<atom::cancel, uint64_t>>;
 
 /// A traffic change: the default version ("" = highest available) and the
 /// weights of unpinned requests (empty = all to the default).
@@ -109,7 +112,10 @@ struct traffic_split {
 /// the replica set that spreads them over the nodes hosting the model.
 using predictor_actor = caf::typed_actor<
     // Runs the request on a version (pinned, weighted, default).
-    caf::replies_to<atom::predict, predict_request>::with<predict_reply>>;
+    caf::replies_to<atom::predict, predict_request>::with<predict_reply>,
+    // Withdraws the request with this cancel key: a queued one leaves the queue
+    // uncomputed, a running one's result is dropped; it is answered `cancelled`.
+    caf::reacts_to<atom::cancel, uint64_t>>;
 
 /// One per model: the version table, the choice of version, the spec.
 using router_actor = caf::typed_actor<
@@ -123,7 +129,10 @@ using router_actor = caf::typed_actor<
     // Drains and unloads a version; refused for the last available one.
     caf::replies_to<atom::unload, std::string>::with<model_status>,
     // Sets the default version and the weights of unpinned requests.
-    caf::replies_to<atom::traffic, traffic_split>::with<model_status>>;
+    caf::replies_to<atom::traffic, traffic_split>::with<model_status>,
+    // Passes a cancel on to every batcher, draining ones included (the one
+    // holding the key withdraws it; the others ignore it).
+    caf::reacts_to<atom::cancel, uint64_t>>;
 
 /// One model as the node hosting it advertises it to its peers.
 struct hosted_model {

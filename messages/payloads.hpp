@@ -43,7 +43,8 @@ struct model_spec {
 struct predict_request {
   std::string version; // pinned version; empty: router's choice
   tensor input;
-  int64_t timeout_ms = 0; // budget left when sent; 0: none beyond the asker's
+  int64_t timeout_ms = 0;  // budget left when sent; 0: none beyond the asker's
+  uint64_t cancel_key = 0; // set by the door that may cancel it; 0: cannot be cancelled
 };
 
 /// The answer to a predict_request: which version ran it, and its output
@@ -101,7 +102,7 @@ typename Inspector::result_type inspect(Inspector& f, model_spec& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, predict_request& x) {
   return f(caf::meta::type_name("actorserve::predict_request"), x.version, x.input,
-           x.timeout_ms);
+           x.timeout_ms, x.cancel_key);
 }
 
 template <class Inspector>

@@ -122,6 +122,8 @@ size_t method_index(std::string_view method) {
 constexpr std::array<std::string_view, 4> rejection_reasons{"overloaded", "rate_limited",
                                                             "deadline_exceeded", "other"};
 
+constexpr std::array<std::string_view, 2> cancel_reasons{"client_gone", "other"};
+
 /// Label values must be UTF-8 in the exposition format; invalid bytes become '?'.
 /// (Model folder names are usually ASCII; this is the slow path, once per series.)
 std::string utf8_label(std::string_view in) {
@@ -244,6 +246,12 @@ metrics::metrics() : registry_{std::make_shared<prometheus::Registry>()} {
   for (size_t i = 0; i < rejection_reasons.size(); ++i)
     rejections_[i] = &rejections.Add({{"reason", std::string{rejection_reasons[i]}}});
 
+  cancellations_ =
+      &prometheus::BuildCounter()
+           .Name("actorserve_cancelled_requests_total")
+           .Help("Requests withdrawn before their answer, by model and reason")
+           .Register(registry);
+
   job_store_size_ = &prometheus::BuildGauge()
                          .Name("actorserve_job_store_size")
                          .Help("Jobs held by the job store (queued, running or finished)")
@@ -345,6 +353,27 @@ void metrics::count_rejection(std::string_view reason) {
   while (i + 1 < rejection_reasons.size() && rejection_reasons[i] != reason)
     ++i;
   rejections_[i]->Increment();
+}
+
+void metrics::count_cancelled(const std::string& model, std::string_view reason) {
+  size_t i = 0;
+  while (i + 1 < cancel_reasons.size() && cancel_reasons[i] != reason)
+    ++i;
+  {
+    std::shared_lock lock{cancellations_mutex_};
+    if (auto found = cancellations_by_model_.find(model);
+        found != cancellations_by_model_.end()) {
+      found->second[i]->Increment();
+      return;
+    }
+  }
+  std::unique_lock lock{cancellations_mutex_};
+  auto [slot, added] = cancellations_by_model_.try_emplace(model);
+  if (added)
+    for (size_t r = 0; r < cancel_reasons.size(); ++r)
+      slot->second[r] = &cancellations_->Add(
+          {{"model", utf8_label(model)}, {"reason", std::string{cancel_reasons[r]}}});
+  slot->second[i]->Increment();
 }
 
 void metrics::set_job_store_size(int64_t jobs) {

@@ -87,6 +87,9 @@ public:
   /// actorserve_rejected_requests_total{reason}: "overloaded", "rate_limited",
   /// "deadline_exceeded"; anything else is counted as "other".
   void count_rejection(std::string_view reason);
+  /// actorserve_cancelled_requests_total{model,reason}: "client_gone" (its
+  /// client closed the connection); anything else is counted as "other".
+  void count_cancelled(const std::string& model, std::string_view reason);
   /// actorserve_job_store_size.
   void set_job_store_size(int64_t jobs);
 
@@ -126,6 +129,11 @@ private:
   std::map<std::string, version_map, std::less<>> models_;
 
   std::array<prometheus::Counter*, 4> rejections_{};
+  prometheus::Family<prometheus::Counter>* cancellations_;
+  mutable std::shared_mutex cancellations_mutex_;
+  // model -> one counter per cancel reason
+  std::map<std::string, std::array<prometheus::Counter*, 2>, std::less<>>
+      cancellations_by_model_;
   prometheus::Gauge* job_store_size_;
 };
 

@@ -348,11 +348,51 @@ TEST(BatchQueue, NextDeadlineIsTheEarliestNotTheFirst) {
   EXPECT_EQ(queue.next_deadline(), at(600));
 }
 
+TEST(BatchQueue, WithdrawRemovesTheUntakenRowsOfAPartlyTakenRequest) {
+  batch_queue queue(make_limits(4, 1000));
+  ASSERT_TRUE(queue.push(1, 10, at(0), at(900)));
+  ASSERT_TRUE(queue.push(2, 1, at(10), at(800)));
+  expect_batch(queue.take_batch(), {{1, 0, 4}});
+  EXPECT_FALSE(queue.cancel(1)); // partly taken: cancel refuses, withdraw does not
+  EXPECT_TRUE(queue.withdraw(1));
+  EXPECT_EQ(queue.waiting_rows(), 1);
+  EXPECT_EQ(queue.waiting_requests(), 1u);
+  // The next request is the front now: its own arrival sets the due time.
+  EXPECT_EQ(queue.next_due_time(), at(1010));
+  expect_batch(queue.take_batch(), {{2, 0, 1}});
+  EXPECT_TRUE(queue.empty());
+  EXPECT_FALSE(queue.withdraw(1)); // nothing of it waits any more
+}
+
+TEST(BatchQueue, WithdrawOfAnUntakenRequestIsACancel) {
+  batch_queue queue(make_limits(4, 1000, 2));
+  ASSERT_TRUE(queue.push(1, 2, at(0), at(300)));
+  ASSERT_TRUE(queue.push(2, 3, at(10), at(900)));
+  EXPECT_FALSE(queue.push(3, 1, at(20), no_deadline));
+  EXPECT_TRUE(queue.withdraw(1));
+  EXPECT_EQ(queue.waiting_rows(), 3);
+  EXPECT_EQ(queue.next_deadline(), at(900));
+  EXPECT_TRUE(queue.push(3, 1, at(20), no_deadline)); // its place is free again
+  EXPECT_FALSE(queue.withdraw(42));                   // never known
+  expect_batch(queue.take_batch(), {{2, 0, 3}, {3, 0, 1}});
+}
+
+TEST(BatchQueue, WithdrawOfAFullyTakenRequestChangesNothing) {
+  batch_queue queue(make_limits(4, 1000));
+  ASSERT_TRUE(queue.push(1, 4, at(0), no_deadline));
+  ASSERT_TRUE(queue.push(2, 2, at(0), no_deadline));
+  expect_batch(queue.take_batch(), {{1, 0, 4}});
+  EXPECT_FALSE(queue.withdraw(1));
+  EXPECT_EQ(queue.waiting_rows(), 2);
+  EXPECT_EQ(queue.waiting_requests(), 1u);
+}
+
 // --- randomized property test -------------------------------------------------
 
 // Drives the queue with random operations and checks, against a bookkeeping of
 // what was pushed, that every row of every accepted request that was neither
-// expired nor cancelled is handed out exactly once, in order, FIFO across
+// expired, cancelled nor withdrawn is handed out exactly once (a withdrawn
+// one's rows up to its withdrawal), in order, FIFO across
 // requests, and that no batch is larger than max_batch_size.
 class random_driver {
 public:
@@ -371,6 +411,8 @@ public:
         expire();
       else if (dice < 85)
         cancel();
+      else if (dice < 90)
+        withdraw();
       else
         now_us_ += uniform(0, 3 * limits_.max_queue_delay.count() + 10);
       check_state();
@@ -388,6 +430,8 @@ public:
       SCOPED_TRACE(testing::Message() << "request " << id);
       if (r.dropped)
         EXPECT_EQ(r.handed_out, 0);
+      else if (r.withdrawn)
+        EXPECT_LT(r.handed_out, r.rows);
       else
         EXPECT_EQ(r.handed_out, r.rows);
     }
@@ -398,6 +442,7 @@ public:
     EXPECT_GT(expired_, 0);
     EXPECT_GT(cancelled_, 0);
     EXPECT_GT(cancel_refused_taken_, 0);
+    EXPECT_GT(withdrawn_taken_, 0);
   }
 
 private:
@@ -406,8 +451,9 @@ private:
     int64_t handed_out = 0; // rows [0, handed_out) were taken, in order
     time_point arrival;
     time_point deadline;
-    bool dropped = false; // expired or cancelled
-    bool done() const { return dropped || handed_out == rows; }
+    bool dropped = false;   // expired or cancelled
+    bool withdrawn = false; // its waiting rows withdrawn, maybe after some were taken
+    bool done() const { return dropped || withdrawn || handed_out == rows; }
   };
 
   int64_t uniform(int64_t lo, int64_t hi) {
@@ -505,16 +551,20 @@ private:
     }
   }
 
-  void cancel() {
-    // Mostly a live request (taken or not), else any id ever used or one never used.
+  /// Mostly a live request (taken or not), else any id ever used or one never used.
+  request_id pick_id() {
     std::vector<request_id> live;
     for (const auto& [id, r] : requests_)
       if (!r.done())
         live.push_back(id);
-    const request_id id =
-        !live.empty() && uniform(0, 3) != 0
-            ? live[static_cast<size_t>(uniform(0, static_cast<int64_t>(live.size()) - 1))]
-            : static_cast<request_id>(uniform(1, static_cast<int64_t>(next_id_)));
+    return !live.empty() && uniform(0, 3) != 0
+               ? live[static_cast<size_t>(
+                     uniform(0, static_cast<int64_t>(live.size()) - 1))]
+               : static_cast<request_id>(uniform(1, static_cast<int64_t>(next_id_)));
+  }
+
+  void cancel() {
+    const request_id id = pick_id();
     auto it = requests_.find(id);
     const bool cancellable =
         it != requests_.end() && !it->second.done() && it->second.handed_out == 0;
@@ -526,6 +576,20 @@ private:
     } else if (it != requests_.end() && !it->second.done()) {
       ++cancel_refused_taken_;
     }
+  }
+
+  void withdraw() {
+    const request_id id = pick_id();
+    auto it = requests_.find(id);
+    const bool waiting = it != requests_.end() && !it->second.done();
+    ASSERT_EQ(queue_.withdraw(id), waiting);
+    if (!waiting)
+      return;
+    request& r = it->second;
+    r.withdrawn = true;
+    rows_dropped_ += r.rows - r.handed_out;
+    if (r.handed_out > 0)
+      ++withdrawn_taken_;
   }
 
   void check_state() {
@@ -574,6 +638,7 @@ private:
   int expired_ = 0;
   int cancelled_ = 0;
   int cancel_refused_taken_ = 0;
+  int withdrawn_taken_ = 0;
 };
 
 TEST(BatchQueueProperty, RandomOperationsHandOutEveryRowExactlyOnce) {

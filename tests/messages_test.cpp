@@ -57,10 +57,11 @@ TEST_F(messages_test, tensor_round_trips) {
 }
 
 TEST_F(messages_test, predict_request_and_reply_round_trip) {
-  predict_request request{"7", sample_tensor(), 1234};
+  predict_request request{"7", sample_tensor(), 1234, 0xfedcba9876543210};
   for (const auto& copy : {round_trip(request), round_trip_in_message(request)}) {
     EXPECT_EQ(copy.version, "7");
     EXPECT_EQ(copy.timeout_ms, 1234);
+    EXPECT_EQ(copy.cancel_key, 0xfedcba9876543210);
     expect_equal(copy.input, request.input);
   }
   predict_reply reply{"3", sample_tensor(), "node-b"};
@@ -187,10 +188,13 @@ TEST(error_mapping, every_code_has_its_contract_status) {
   EXPECT_EQ(http_status(ec::unavailable), 503);
   EXPECT_EQ(http_status(ec::deadline_exceeded), 504);
   EXPECT_EQ(http_status(ec::internal), 500);
+  EXPECT_EQ(http_status(ec::cancelled), 499);
   EXPECT_EQ(code_name(ec::model_loading), "model_loading");
+  EXPECT_EQ(code_name(ec::cancelled), "cancelled");
   EXPECT_TRUE(wants_retry_after(ec::overloaded));
   EXPECT_TRUE(wants_retry_after(ec::rate_limited));
   EXPECT_FALSE(wants_retry_after(ec::invalid_input));
+  EXPECT_FALSE(wants_retry_after(ec::cancelled));
 }
 
 TEST(error_mapping, caf_timeouts_become_deadline_exceeded) {

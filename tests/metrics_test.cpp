@@ -418,6 +418,25 @@ TEST(Metrics, ConcurrentObserversAndScrapes) {
 
 // --- promtool -----------------------------------------------------------------
 
+TEST(Metrics, CancellationsPerModelAndReason) {
+  metrics m;
+  EXPECT_EQ(m.render().find("actorserve_cancelled_requests_total"), std::string::npos);
+  m.count_cancelled("digits", "client_gone");
+  m.count_cancelled("digits", "client_gone");
+  m.count_cancelled("digits", "a reason nobody planned");
+  m.count_cancelled("affine", "client_gone");
+  auto text = m.render();
+  EXPECT_NE(text.find("# TYPE actorserve_cancelled_requests_total counter\n"),
+            std::string::npos);
+  const std::string family = "actorserve_cancelled_requests_total";
+  EXPECT_EQ(sample(text, family + "{model=\"digits\",reason=\"client_gone\"}"), 2);
+  EXPECT_EQ(sample(text, family + "{model=\"digits\",reason=\"other\"}"), 1);
+  EXPECT_EQ(sample(text, family + "{model=\"affine\",reason=\"client_gone\"}"), 1);
+  // Both reasons of a model exist, at zero, once the model is seen.
+  EXPECT_EQ(sample(text, family + "{model=\"affine\",reason=\"other\"}"), 0);
+  EXPECT_EQ(count_lines(text, family + "{"), 4u);
+}
+
 TEST(Metrics, PromtoolAcceptsTheExposition) {
   if (testing::run_command("command -v promtool").code != 0)
     GTEST_SKIP() << "promtool not found: install the Debian package 'prometheus' "
@@ -440,6 +459,7 @@ TEST(Metrics, PromtoolAcceptsTheExposition) {
   m.count_rejection("overloaded");
   m.count_rejection("rate_limited");
   m.count_rejection("deadline_exceeded");
+  m.count_cancelled("digits", "client_gone");
   m.set_job_store_size(2);
   auto text = m.render();
   EXPECT_NE(text.find("model=\"bad?? utf8 ??\""), std::string::npos);
