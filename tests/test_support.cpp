@@ -53,6 +53,10 @@ fs::path digits_holdout_file() {
   return fs::path{ACTORSERVE_MODELS_DIR} / "digits-holdout.jsonl";
 }
 
+fs::path test_repository() {
+  return fs::path{ACTORSERVE_MODELS_DIR} / "test-repository";
+}
+
 void copy_model(const std::string& model, const fs::path& target,
                 const std::vector<std::string>& versions) {
   auto source = generated_repository() / model;

@@ -37,6 +37,10 @@ caf::actor_system_config& registered_actor_config();
 
 std::filesystem::path generated_repository();
 std::filesystem::path digits_holdout_file();
+/// The test repository made beside it (ACTORSERVE_MODELS_DIR/test-repository):
+/// holds `slow`, y = x over [4] rows at about 50 ms of CPU per row, batches
+/// of 1, one instance (tools/make_models.py).
+std::filesystem::path test_repository();
 
 /// Copies one model folder (all versions, or only `versions`) of the generated
 /// repository into `target`.

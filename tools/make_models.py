@@ -4,7 +4,7 @@
 Run with Debian's interpreter (it has python3-torch, -torchvision, -opencv):
 
     /usr/bin/python3 tools/make_models.py --out DIR \
-        [--models digits,affine,resnet18] [--holdout FILE] [--force]
+        [--models digits,affine,resnet18,slow] [--holdout FILE] [--force]
 
 Repository layout (a public contract shared with the server):
 
@@ -19,6 +19,10 @@ Models:
   affine    tensor model y = 2*x + 1 with input shape [2, 2].
   resnet18  untrained (seeded) torchvision ResNet-18 at 224x224; only built
             when named in --models.
+  slow      tensor model y = x with input shape [4] that spends about 50 ms of
+            CPU on every row (one intra-op thread), batches of 1, one
+            instance: a request that stays running or queued long enough to
+            be cancelled in tests. Only built when named in --models.
 
 Each built model gets a stamp DIR/.stamp-<model> holding the sha256 of this
 file; a model whose stamp matches and whose files exist is skipped unless
@@ -108,6 +112,26 @@ RESNET18_CONFIG = {
     # the peer's two worker processes in speed, with one copy of the weights.
     "instances": 2,
 }
+
+
+SLOW_CONFIG = {
+    "input": {"type": "tensor", "shape": [4]},
+    "output": {"type": "raw"},
+    # One row per forward call, at once: a second request waits in the queue
+    # while the first runs.
+    "batching": {
+        "max_batch_size": 1,
+        "max_queue_delay_us": 0,
+        "max_queue_size": 64,
+    },
+    "instances": 1,
+}
+# Matmul + tanh steps per row over a fixed 256x256 weight. Measured on this
+# 2-core box with one torch thread: 0.67 ms of thread CPU time per step, so
+# about 50 ms per row (more wall time when the cores are shared). TorchScript
+# cannot sleep; the cost is real work.
+SLOW_SIZE = 256
+SLOW_STEPS_PER_ROW = 75
 
 
 # --------------------------------------------------------------------------
@@ -393,6 +417,47 @@ def build_resnet18(model_dir):
 
 
 # --------------------------------------------------------------------------
+# slow
+# --------------------------------------------------------------------------
+
+class Slow(nn.Module):
+    """y = x, after SLOW_STEPS_PER_ROW matmul + tanh steps for every row."""
+
+    def __init__(self):
+        super().__init__()
+        self.steps = SLOW_STEPS_PER_ROW
+        g = torch.Generator().manual_seed(50)
+        self.register_buffer(
+            "weight", torch.randn(SLOW_SIZE, SLOW_SIZE, generator=g) / SLOW_SIZE ** 0.5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        rows = []
+        for r in range(x.shape[0]):
+            h = self.weight
+            for _ in range(self.steps):
+                h = torch.tanh(torch.mm(h, self.weight))
+            # Adds 0 (tanh keeps h finite), but depends on the work, so that
+            # nothing can skip it.
+            rows.append(x[r] + 0.0 * h.sum())
+        return torch.stack(rows)
+
+
+def build_slow(model_dir):
+    scripted = torch.jit.script(Slow().eval())
+    x = torch.arange(12.0).reshape(3, *SLOW_CONFIG["input"]["shape"])
+    with torch.inference_mode():
+        for _ in range(2):  # the profiling executor optimises on its first runs
+            scripted(x)
+        started = time.thread_time()
+        out = scripted(x)
+    cpu_ms_per_row = (time.thread_time() - started) * 1000 / x.shape[0]
+    assert out.shape == x.shape and bool((out == x).all())
+    save_torchscript(scripted, model_dir, 1)
+    write_json(model_dir / "config.json", SLOW_CONFIG)
+    return f"v1 scripted, {cpu_ms_per_row:.0f} ms CPU per row"
+
+
+# --------------------------------------------------------------------------
 # Repository / caching
 # --------------------------------------------------------------------------
 
@@ -401,6 +466,7 @@ BUILDERS = {
                               "2/model.pt"]),
     "affine": (build_affine, ["config.json", "1/model.pt"]),
     "resnet18": (build_resnet18, ["config.json", "1/model.pt"]),
+    "slow": (build_slow, ["config.json", "1/model.pt"]),
 }
 
 
