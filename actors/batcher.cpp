@@ -96,9 +96,9 @@ using pending_iterator = decltype(batcher_state::pending)::iterator;
 
 /// Answers a pending request (a reply or an error) and forgets it, cancel key
 /// included; returns the next pending request.
-template <class Answer>
-pending_iterator answer(batcher_state& st, pending_iterator i, Answer&& answer) {
-  i->second.promise.deliver(std::forward<Answer>(answer));
+template <class Outcome>
+pending_iterator answer(batcher_state& st, pending_iterator i, Outcome&& outcome) {
+  i->second.promise.deliver(std::forward<Outcome>(outcome));
   if (auto key = st.cancellable.find(i->second.cancel_key);
       key != st.cancellable.end() && key->second == i->first)
     st.cancellable.erase(key);

@@ -405,13 +405,13 @@ public:
       const int64_t dice = uniform(0, 99);
       if (dice < 40)
         push();
-      else if (dice < 65)
+      else if (dice < 63)
         take();
-      else if (dice < 75)
+      else if (dice < 72)
         expire();
-      else if (dice < 85)
+      else if (dice < 82)
         cancel();
-      else if (dice < 90)
+      else if (dice < 86)
         withdraw();
       else
         now_us_ += uniform(0, 3 * limits_.max_queue_delay.count() + 10);
