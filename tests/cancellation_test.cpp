@@ -161,6 +161,8 @@ TEST_F(cancellation_test, a_split_request_cancelled_while_its_first_slice_runs) 
   // the queue uncomputed.
   auto batcher = loaded_batcher(4, 0);
   expect_cancelled(batcher, request_of(rows_of(1, 12), 43));
+  // They left at once, not when the instance took its next batch.
+  EXPECT_EQ(stats_of(batcher).queue_depth, 0);
   expect_served(batcher, rows_of(100, 2));
   auto counters = stats_of(batcher);
   EXPECT_EQ(counters.batches, 2);
