@@ -124,6 +124,17 @@ constexpr std::array<std::string_view, 4> rejection_reasons{"overloaded", "rate_
 
 constexpr std::array<std::string_view, 2> cancel_reasons{"client_gone", "other"};
 
+/// The index of `reason` in `reasons`, whose last entry ("other") takes any
+/// reason not listed: labels stay bounded whatever the caller passes.
+template <size_t N>
+size_t reason_index(const std::array<std::string_view, N>& reasons,
+                    std::string_view reason) {
+  size_t i = 0;
+  while (i + 1 < reasons.size() && reasons[i] != reason)
+    ++i;
+  return i;
+}
+
 /// Label values must be UTF-8 in the exposition format; invalid bytes become '?'.
 /// (Model folder names are usually ASCII; this is the slow path, once per series.)
 std::string utf8_label(std::string_view in) {
@@ -349,25 +360,20 @@ void metrics::count_restart(const std::string& model, const std::string& version
 }
 
 void metrics::count_rejection(std::string_view reason) {
-  size_t i = 0;
-  while (i + 1 < rejection_reasons.size() && rejection_reasons[i] != reason)
-    ++i;
-  rejections_[i]->Increment();
+  rejections_[reason_index(rejection_reasons, reason)]->Increment();
 }
 
 void metrics::count_cancelled(const std::string& model, std::string_view reason) {
-  size_t i = 0;
-  while (i + 1 < cancel_reasons.size() && cancel_reasons[i] != reason)
-    ++i;
+  auto i = reason_index(cancel_reasons, reason);
   {
-    std::shared_lock lock{cancellations_mutex_};
+    std::shared_lock lock{models_mutex_};
     if (auto found = cancellations_by_model_.find(model);
         found != cancellations_by_model_.end()) {
       found->second[i]->Increment();
       return;
     }
   }
-  std::unique_lock lock{cancellations_mutex_};
+  std::unique_lock lock{models_mutex_};
   auto [slot, added] = cancellations_by_model_.try_emplace(model);
   if (added)
     for (size_t r = 0; r < cancel_reasons.size(); ++r)

@@ -125,15 +125,14 @@ private:
   prometheus::Family<prometheus::Counter>* loads_;
   prometheus::Family<prometheus::Counter>* load_failures_;
   prometheus::Family<prometheus::Counter>* restarts_;
-  mutable std::shared_mutex models_mutex_;
-  std::map<std::string, version_map, std::less<>> models_;
-
-  std::array<prometheus::Counter*, 4> rejections_{};
   prometheus::Family<prometheus::Counter>* cancellations_;
-  mutable std::shared_mutex cancellations_mutex_;
+  mutable std::shared_mutex models_mutex_; // guards models_ and cancellations_by_model_
+  std::map<std::string, version_map, std::less<>> models_;
   // model -> one counter per cancel reason
   std::map<std::string, std::array<prometheus::Counter*, 2>, std::less<>>
       cancellations_by_model_;
+
+  std::array<prometheus::Counter*, 4> rejections_{};
   prometheus::Gauge* job_store_size_;
 };
 
