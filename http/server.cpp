@@ -1,7 +1,10 @@
 #include "http/server.hpp"
 
+#include <atomic>
 #include <chrono>
+#include <random>
 
+#include <caf/send.hpp>
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 #include <openssl/sha.h>
@@ -327,6 +330,14 @@ traffic_split parse_traffic(const json& body) {
   return split;
 }
 
+/// A key naming one prediction to the actors that may withdraw it: unique
+/// in this process, and, from a random start, across the nodes of a cluster.
+uint64_t next_cancel_key() {
+  static std::atomic<uint64_t> next{(uint64_t{std::random_device{}()} << 32) | 1};
+  uint64_t key = next.fetch_add(1, std::memory_order_relaxed);
+  return key == 0 ? next.fetch_add(1, std::memory_order_relaxed) : key;
+}
+
 /// A validated prediction, ready to send: its model's directory entry, the
 /// request, and how to format the answer.
 struct prepared_call {
@@ -489,6 +500,12 @@ void http_server::install_routes() {
                                  const std::string& pinned) {
     auto call = prepare(req, body, model, pinned);
     auto timeout = std::chrono::milliseconds{call.request.timeout_ms} + reply_grace;
+    // A client that leaves while its prediction waits withdraws it.
+    call.request.cancel_key = next_cancel_key();
+    edge_server::hangup_watch client_gone{
+        [predictor = call.model->predictor, key = call.request.cancel_key] {
+          caf::anon_send(predictor, atom::cancel_v, key);
+        }};
     auto [reply] =
         value_or_throw(ask<predict_reply>(system_, call.model->predictor, timeout,
                                           atom::predict_v, std::move(call.request)));

@@ -28,31 +28,11 @@ using testing::edge_connection;
 using testing::get_request;
 using testing::post_request;
 
-// ---------------------------------------------------------------------------
-// MERGE: the one function to change once tools/make_models.py builds `slow`
-// and test_support has test_repository(); its body then becomes
-//   return testing::test_repository() / "slow";
-// ---------------------------------------------------------------------------
-/// The folder of the `slow` model (tensor input [4], raw output, ~50 ms a
-/// row, max_batch_size 1, one instance), made on demand; nullopt while
-/// tools/make_models.py does not know `--models slow`.
-std::optional<fs::path> slow_model_folder() {
-  static const auto folder = []() -> std::optional<fs::path> {
-    auto out = fs::path{ACTORSERVE_MODELS_DIR} / "test-repository";
-    auto made = testing::run_command("/usr/bin/python3 " ACTORSERVE_SOURCE_DIR
-                                     "/tools/make_models.py --out " +
-                                     out.string() + " --models slow");
-    if (made.code != 0 && made.output.find("unknown model") != std::string::npos)
-      return std::nullopt;
-    if (made.code != 0)
-      throw std::runtime_error("make_models.py --models slow failed:\n" + made.output);
-    return out / "slow";
-  }();
-  return folder;
+/// The `slow` model (tensor input [4], raw output, ~50 ms a row,
+/// max_batch_size 1, one instance) of the build's test repository.
+fs::path slow_model_folder() {
+  return testing::test_repository() / "slow";
 }
-
-constexpr char no_slow_model[] =
-    "tools/make_models.py does not build the `slow` model yet (--models slow)";
 
 const std::string digits_path = "/api/v1/models/digits/predict";
 const std::string affine_path = "/api/v1/models/affine/predict";
@@ -83,15 +63,13 @@ struct busy_prediction {
 
 class edge_e2e : public ::testing::Test {
 protected:
-  /// A repository with digits v1, affine and, when it can be made, slow.
+  /// A repository with digits v1, affine and slow.
   void SetUp() override {
     testing::copy_model("digits", repository_.path(), {"1"});
     testing::copy_model("affine", repository_.path());
-    if (auto slow = slow_model_folder())
-      fs::copy(*slow, repository_.path() / "slow", fs::copy_options::recursive);
+    fs::copy(slow_model_folder(), repository_.path() / "slow",
+             fs::copy_options::recursive);
   }
-
-  bool has_slow_model() const { return fs::exists(repository_.path() / "slow"); }
 
   /// The server, without a rate limit: the tests send more than 1,000
   /// requests a second from one address.
@@ -101,11 +79,9 @@ protected:
     return std::make_unique<testing::server_process>(flags);
   }
 
-  /// One slow row when the slow model exists, else a digits prediction.
+  /// One slow row: a prediction that keeps a worker waiting ~50 ms.
   busy_prediction one_busy_prediction() const {
-    if (has_slow_model())
-      return {"slow", post_request(slow_path, slow_body(1))};
-    return {"digits", post_request(digits_path, testing::first_digit_body())};
+    return {"slow", post_request(slow_path, slow_body(1))};
   }
 
   static double metric(const testing::server_process& server, const std::string& name,
@@ -248,8 +224,6 @@ TEST_F(edge_e2e, pipelined_requests_split_inside_one_request_are_all_answered_in
 }
 
 TEST_F(edge_e2e, clients_that_close_while_queued_cancel_their_requests) {
-  if (!has_slow_model())
-    GTEST_SKIP() << no_slow_model;
   auto server = start({"--http-threads", "8"});
   edge_connection first{server->port()};
   ASSERT_TRUE(first.send_raw(post_request(slow_path, slow_body(20)))); // ~1 s
@@ -283,17 +257,9 @@ TEST_F(edge_e2e, clients_that_close_while_queued_cancel_their_requests) {
 }
 
 TEST_F(edge_e2e, sigterm_closes_idle_connections_answers_requests_in_flight_exits_0) {
-  // Four requests stay in flight for a while: 10 slow rows each, or affine
-  // requests waiting 1.5 s for their batch to fill.
-  std::string model = has_slow_model() ? "slow" : "affine";
+  // Four requests stay in flight for a while: 10 slow rows each.
+  std::string model = "slow";
   std::string request = post_request(slow_path, slow_body(10));
-  if (!has_slow_model()) {
-    auto config_file = repository_.path() / "affine" / "config.json";
-    auto config = json::parse(testing::read_file(config_file));
-    config["batching"] = {{"max_batch_size", 64}, {"max_queue_delay_us", 1'500'000}};
-    testing::write_file(config_file, config.dump());
-    request = post_request(affine_path, affine_body(1));
-  }
   auto server = start({});
   std::vector<edge_connection> idle;
   for (int i = 0; i < 50; ++i) {
