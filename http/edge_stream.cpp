@@ -78,7 +78,7 @@ edge_stream::receive_result edge_stream::receive_available() {
 }
 
 bool edge_stream::request_ready() {
-  if (buffered() > limits_.max_header_bytes)
+  if (buffered() > limits_.max_header_bytes || line_too_long())
     return true;
   // A header block ends with an empty line; cpp-httplib also takes bare LFs.
   auto from = std::max(begin_, scanned_);
@@ -91,6 +91,13 @@ bool edge_stream::request_ready() {
   }
   scanned_ = end_;
   return false;
+}
+
+bool edge_stream::line_too_long() const {
+  if (buffered() < max_line_bytes)
+    return false;
+  const char* last_line_bytes = buffer_.data() + end_ - max_line_bytes;
+  return std::memchr(last_line_bytes, '\n', max_line_bytes) == nullptr;
 }
 
 void edge_stream::release_idle_memory() {

@@ -66,7 +66,8 @@ public:
   receive_result receive_available();
 
   /// True when the buffered bytes hold a whole request line and header block,
-  /// or more than the header limit (a worker then refuses it at once).
+  /// or more than a line's or the header limit (a worker then refuses it at
+  /// once).
   bool request_ready();
 
   /// Bytes read from the socket and not handed to cpp-httplib yet.
@@ -90,6 +91,8 @@ public:
 
 private:
   bool fill();
+  /// The last line buffered is longer than any line may be.
+  bool line_too_long() const;
   bool send_all(const char* data, size_t size);
   bool count_header_bytes(const char* bytes, size_t count);
   /// Room for at least `wanted` more bytes at the end of the buffer.

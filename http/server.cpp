@@ -650,6 +650,8 @@ void http_server::install_routes() {
                        if (auto jobs = ask<int64_t>(system_, jobs_, control_timeout,
                                                     atom::stats_v))
                          stats_->set_job_store_size(std::get<0>(*jobs));
+                       stats_->set_open_connections(
+                           static_cast<int64_t>(server_->open_connections()));
                        res.set_content(stats_->render(), "text/plain; version=0.0.4");
                      }));
 

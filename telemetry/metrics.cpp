@@ -269,6 +269,13 @@ metrics::metrics() : registry_{std::make_shared<prometheus::Registry>()} {
                          .Register(registry)
                          .Add({});
 
+  open_connections_ =
+      &prometheus::BuildGauge()
+           .Name("actorserve_open_connections")
+           .Help("Open client connections of the HTTP edge, idle ones included")
+           .Register(registry)
+           .Add({});
+
   prometheus::BuildGauge()
       .Name("actorserve_build_info")
       .Help("Build information; the value is always 1")
@@ -384,6 +391,10 @@ void metrics::count_cancelled(const std::string& model, std::string_view reason)
 
 void metrics::set_job_store_size(int64_t jobs) {
   job_store_size_->Set(static_cast<double>(jobs));
+}
+
+void metrics::set_open_connections(int64_t connections) {
+  open_connections_->Set(static_cast<double>(connections));
 }
 
 std::string metrics::render() const {

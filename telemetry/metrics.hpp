@@ -92,6 +92,8 @@ public:
   void count_cancelled(const std::string& model, std::string_view reason);
   /// actorserve_job_store_size.
   void set_job_store_size(int64_t jobs);
+  /// actorserve_open_connections.
+  void set_open_connections(int64_t connections);
 
   /// Prometheus text exposition format (version 0.0.4).
   std::string render() const;
@@ -134,6 +136,7 @@ private:
 
   std::array<prometheus::Counter*, 4> rejections_{};
   prometheus::Gauge* job_store_size_;
+  prometheus::Gauge* open_connections_;
 };
 
 } // namespace actorserve

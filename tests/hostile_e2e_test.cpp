@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <thread>
@@ -445,12 +446,11 @@ TEST_F(hostile_e2e, an_honest_client_is_served_while_64_slow_clients_hang) {
   EXPECT_EQ(exchange(server.port(), predict("affine", tensor_body)).status, 200);
 }
 
-TEST_F(hostile_e2e, connections_beyond_threads_and_queue_are_refused_with_503) {
+TEST_F(hostile_e2e, connections_beyond_max_connections_are_refused_with_503) {
   testing::server_process server{{"--model-repository", repository_.path().string(),
-                                  "--http-threads", "4", "--max-pending-connections", "2",
-                                  "--read-timeout-s", "5"}};
+                                  "--max-connections", "6", "--read-timeout-s", "5"}};
   std::vector<std::unique_ptr<raw_connection>> idle;
-  for (int i = 0; i < 6; ++i) { // 4 take the threads, 2 wait in the queue
+  for (int i = 0; i < 6; ++i) { // half a request head each: they hold no thread
     idle.push_back(std::make_unique<raw_connection>(server.port()));
     idle.back()->send_all("GET /health HTTP/1.1\r\nHost: x\r\n");
   }
@@ -459,9 +459,34 @@ TEST_F(hostile_e2e, connections_beyond_threads_and_queue_are_refused_with_503) {
   auto answer = extra.read_answer(5s);
   EXPECT_EQ(answer.status, 503);
   EXPECT_NE(answer.head.find("Retry-After: 1"), std::string::npos) << answer.head;
-  idle.clear(); // they close; the threads are free again
+  idle.clear(); // they close; there is room again
   std::this_thread::sleep_for(300ms);
   EXPECT_EQ(exchange(server.port(), predict("affine", tensor_body)).status, 200);
+}
+
+TEST_F(hostile_e2e, requests_beyond_workers_and_queue_are_refused_with_503) {
+  std::filesystem::copy(testing::test_repository() / "slow", repository_.path() / "slow",
+                        std::filesystem::copy_options::recursive);
+  testing::server_process server{{"--model-repository", repository_.path().string(),
+                                  "--http-threads", "1", "--max-pending-connections",
+                                  "1"}};
+  std::string slow_rows = R"({"instances": [)";
+  for (int i = 0; i < 40; ++i) // about 2 s on the one slow instance
+    slow_rows += std::string{i == 0 ? "" : ", "} + R"({"data": [1, 2, 3, 4]})";
+  slow_rows += "]}";
+  raw_connection running{server.port()};
+  running.send_all(predict("slow", slow_rows)); // takes the one worker
+  std::this_thread::sleep_for(300ms);
+  raw_connection waiting{server.port()};
+  waiting.send_all(predict("affine", tensor_body)); // waits for it
+  std::this_thread::sleep_for(300ms);
+  raw_connection refused{server.port()};
+  refused.send_all(predict("affine", tensor_body));
+  auto answer = refused.read_answer(5s);
+  EXPECT_EQ(answer.status, 503);
+  EXPECT_NE(answer.head.find("Retry-After: 1"), std::string::npos) << answer.head;
+  EXPECT_EQ(running.read_answer(10s).status, 200);
+  EXPECT_EQ(waiting.read_answer(10s).status, 200);
 }
 
 TEST_F(hostile_e2e, clients_over_their_rate_get_429_with_retry_after) {

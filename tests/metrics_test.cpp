@@ -190,7 +190,7 @@ TEST(Metrics, BuildInfoAndAllFamiliesAreDeclared) {
         "actorserve_model_load_failures_total counter",
         "actorserve_model_restarts_total counter",
         "actorserve_rejected_requests_total counter", "actorserve_job_store_size gauge",
-        "actorserve_build_info gauge"})
+        "actorserve_open_connections gauge", "actorserve_build_info gauge"})
     EXPECT_NE(text.find(std::string{"# TYPE "} + family + "\n"), std::string::npos)
         << family;
   // Every series of a version exists, at zero, once the version is seen.
@@ -308,6 +308,7 @@ TEST(Metrics, PerModelAndVersion) {
   m.count_rejection("deadline_exceeded");
   m.count_rejection("something new");
   m.set_job_store_size(12);
+  m.set_open_connections(3000);
   auto text = m.render();
 
   const std::string v1 = "{model=\"digits\",version=\"1\"}";
@@ -352,6 +353,7 @@ TEST(Metrics, PerModelAndVersion) {
   EXPECT_EQ(sample(text, "actorserve_rejected_requests_total{reason=\"other\"}"), 1);
   EXPECT_EQ(count_lines(text, "actorserve_rejected_requests_total{"), 4u);
   EXPECT_EQ(sample(text, "actorserve_job_store_size"), 12);
+  EXPECT_EQ(sample(text, "actorserve_open_connections"), 3000);
 }
 
 TEST(Metrics, ObserveRequestDoesNotAllocateOnceTheSeriesExists) {
