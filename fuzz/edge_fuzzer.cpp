@@ -17,8 +17,8 @@
 #include <httplib.h>
 
 #include "http/client_address.hpp"
-#include "http/image_decoder.hpp"
-#include "http/predict_codec.hpp"
+#include "protocols/image_decoder.hpp"
+#include "protocols/v1_codec.hpp"
 
 namespace {
 

@@ -15,10 +15,10 @@
 #include "http/bridge.hpp"
 #include "http/client_address.hpp"
 #include "http/edge_server.hpp"
-#include "http/predict_codec.hpp"
 #include "http/rate_limiter.hpp"
-#include "http/status_json.hpp"
 #include "messages/error.hpp"
+#include "protocols/status_json.hpp"
+#include "protocols/v1_codec.hpp"
 #include "telemetry/logging.hpp"
 #include "telemetry/metrics.hpp"
 

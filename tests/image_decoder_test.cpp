@@ -1,4 +1,4 @@
-#include "http/image_decoder.hpp"
+#include "protocols/image_decoder.hpp"
 
 #include <gtest/gtest.h>
 

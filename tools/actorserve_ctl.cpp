@@ -16,9 +16,9 @@
 #include <caf/all.hpp>
 
 #include "actors/cluster.hpp"
-#include "http/status_json.hpp"
 #include "messages/error.hpp"
 #include "messages/type_ids.hpp"
+#include "protocols/status_json.hpp"
 
 namespace {
 

@@ -1,4 +1,4 @@
-#include "http/status_json.hpp"
+#include "protocols/status_json.hpp"
 
 namespace actorserve {
 

@@ -1,4 +1,4 @@
-#include "http/predict_codec.hpp"
+#include "protocols/v1_codec.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -8,7 +8,7 @@
 #include <utility>
 #include <vector>
 
-#include "http/image_decoder.hpp"
+#include "protocols/image_decoder.hpp"
 
 namespace actorserve {
 

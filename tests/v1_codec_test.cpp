@@ -1,4 +1,4 @@
-#include "http/predict_codec.hpp"
+#include "protocols/v1_codec.hpp"
 
 #include <gtest/gtest.h>
 
