@@ -13,16 +13,9 @@
 
 #include "messages/error.hpp"
 #include "messages/payloads.hpp"
+#include "protocols/codec_support.hpp"
 
 namespace actorserve {
-
-struct request_limits {
-  int32_t max_instances = 1024;
-  int64_t max_image_pixels = 4096 * 4096;
-  int64_t default_timeout_ms = 30000;
-  int64_t max_timeout_ms = 300000;
-  int32_t max_json_depth = 64;
-};
 
 /// `parameters` of a predict body; absent keys keep these values.
 struct predict_parameters {

@@ -108,6 +108,9 @@ TEST(ParsePredictBody, NotJsonIsInvalidJson) {
   EXPECT_API_ERROR(parse_error("{"), ec::invalid_json, "");
   EXPECT_API_ERROR(parse_error("nope"), ec::invalid_json, "");
   EXPECT_API_ERROR(parse_error("{\"instances\": [{}]} trailing"), ec::invalid_json, "");
+  // nlohmann would stop at a NUL byte and ignore what follows.
+  EXPECT_API_ERROR(parse_error(std::string("{\"instances\": [{}]}\0junk", 24)),
+                   ec::invalid_json, "");
   EXPECT_API_ERROR(parse_error("{'instances': []}"), ec::invalid_json, "");
   const auto error = parse_error("{\"instances\": [}");
   EXPECT_EQ(error.message.rfind("body is not valid JSON: ", 0), 0u) << error.message;
