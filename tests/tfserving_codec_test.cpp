@@ -2,49 +2,21 @@
 
 #include <gtest/gtest.h>
 
-#include <fstream>
 #include <string>
 #include <vector>
 
 #include "protocols/standard_errors.hpp"
 #include "protocols/v1_codec.hpp"
-#include "tests/test_support.hpp"
+#include "tests/codec_fixtures.hpp"
 
 namespace actorserve {
 namespace {
 
 using json = nlohmann::json;
 
-model_spec tensor_model() {
-  model_spec spec;
-  spec.name = "affine";
-  spec.input.type = input_kind::tensor;
-  spec.input.shape = {2, 2};
-  return spec;
-}
-
-// As models/repository/digits/config.json.
-model_spec digits_model() {
-  model_spec spec;
-  spec.name = "digits";
-  spec.input.type = input_kind::image;
-  spec.input.height = 28;
-  spec.input.width = 28;
-  spec.input.channels = 1;
-  spec.input.mean = {0.5f};
-  spec.input.std = {0.5f};
-  spec.input.shape = {1, 28, 28};
-  spec.output.type = output_kind::classification;
-  spec.labels = {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"};
-  return spec;
-}
-
-std::string digit_base64() {
-  std::ifstream in{testing::digits_holdout_file()};
-  std::string line;
-  std::getline(in, line);
-  return json::parse(line).at("png").get<std::string>();
-}
+using testing::digit_base64;
+using testing::digits_model;
+using testing::tensor_model;
 
 tfserving_predict_request parse(const json& body, const model_spec& spec = tensor_model(),
                                 const request_limits& limits = {}) {
@@ -61,13 +33,6 @@ api_error error_of(const std::string& body, const model_spec& spec = tensor_mode
   ADD_FAILURE() << "no error for " << body.substr(0, 200);
   return {};
 }
-
-#define EXPECT_ERROR(call, expected_code, text)                                          \
-  do {                                                                                   \
-    const api_error error_ = (call);                                                     \
-    EXPECT_EQ(error_.code, expected_code) << error_.message;                             \
-    EXPECT_NE(error_.message.find(text), std::string::npos) << error_.message;           \
-  } while (false)
 
 const json two_rows = {{{1, 2}, {3, 4}}, {{5, 6}, {7, 8}}};
 
