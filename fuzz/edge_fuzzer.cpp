@@ -1,8 +1,10 @@
 // libFuzzer target over what a client controls at the edge: the predict body
 // (JSON parsing, schema and limit checks, tensor and image instances), the
-// image header checks and decoding, base64, client address parsing, and the
-// bytes of one connection carrying several pipelined requests. The first
-// input byte picks the unit; the rest is the client's bytes. Only api_error
+// image header checks and decoding, base64, client address parsing, the
+// bytes of one connection carrying several pipelined requests, and the
+// standard protocols' bodies (Open Inference Protocol in JSON and with binary
+// tensors, TF Serving). The first input byte picks the unit (byte % 8; the
+// seeds' first bytes keep their units); the rest is the client's bytes. Only api_error
 // may come out of the request code: any other exception, a crash, an
 // AddressSanitizer report or a request answered other than by exactly one
 // response is a finding.
@@ -18,6 +20,8 @@
 
 #include "http/client_address.hpp"
 #include "protocols/image_decoder.hpp"
+#include "protocols/oip_codec.hpp"
+#include "protocols/tfserving_codec.hpp"
 #include "protocols/v1_codec.hpp"
 
 namespace {
@@ -59,6 +63,47 @@ void fuzz_predict_body(std::string_view body) {
     }
   } catch (const api_error&) {
   }
+}
+
+/// The three kinds of model input as model specs, for the standard codecs.
+const std::vector<model_spec>& model_specs() {
+  static const std::vector<model_spec> specs{{"tensor", tensor_input(), {}, {}},
+                                             {"gray", image_input(1), {}, {}},
+                                             {"color", image_input(3), {}, {}}};
+  return specs;
+}
+
+/// Every model kind; only api_error may come out.
+template <class Parse> void for_each_model(Parse&& parse) {
+  for (const auto& spec : model_specs()) {
+    try {
+      parse(spec);
+    } catch (const api_error&) {
+    }
+  }
+}
+
+void fuzz_oip_json(std::string_view body) {
+  for_each_model([&](const model_spec& spec) {
+    parse_oip_infer_request(body, std::nullopt, spec, limits);
+  });
+}
+
+/// The first two bytes (little-endian) are the Inference-Header-Content-Length.
+void fuzz_oip_binary(std::string_view bytes) {
+  if (bytes.size() < 2)
+    return;
+  const auto json_length = static_cast<size_t>(static_cast<unsigned char>(bytes[0]) |
+                                               static_cast<unsigned char>(bytes[1]) << 8);
+  bytes.remove_prefix(2);
+  for_each_model([&](const model_spec& spec) {
+    parse_oip_infer_request(bytes, json_length, spec, limits);
+  });
+}
+
+void fuzz_tfserving(std::string_view body) {
+  for_each_model(
+      [&](const model_spec& spec) { parse_tfserving_predict(body, spec, limits); });
 }
 
 void fuzz_image(std::string_view bytes) {
@@ -177,7 +222,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0)
     return 0;
   std::string_view rest{reinterpret_cast<const char*>(data) + 1, size - 1};
-  switch (data[0] % 5) {
+  switch (data[0] % 8) {
     case 0:
       fuzz_predict_body(rest);
       break;
@@ -190,8 +235,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     case 3:
       fuzz_client_address(rest);
       break;
-    default:
+    case 4:
       fuzz_pipelined_connection(rest);
+      break;
+    case 5:
+      fuzz_oip_json(rest);
+      break;
+    case 6:
+      fuzz_oip_binary(rest);
+      break;
+    default:
+      fuzz_tfserving(rest);
       break;
   }
   return 0;

@@ -128,7 +128,9 @@ std::pair<int64_t, uint64_t> integer_range(oip_datatype type) {
 
 float json_integer(const json& value, oip_datatype type, const std::string& field,
                    size_t index) {
-  const auto [min, max] = integer_range(type);
+  const auto range = integer_range(type); // not bound: lambdas cannot capture bindings
+  const int64_t min = range.first;
+  const uint64_t max = range.second;
   const auto wrong = [&] {
     fail(ec::invalid_input, field,
          "element " + std::to_string(index) + " must be an integer in " +
