@@ -1,10 +1,14 @@
 #pragma once
 
 // Shared by the codec tests: the two kinds of model as specs (the bundled
-// affine and digits models), a real digit PNG, and an assertion on api_error.
+// affine and digits models), a real digit PNG, binary tensor bytes, and an
+// assertion on api_error.
 
+#include <cstdint>
+#include <cstring>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -47,6 +51,23 @@ inline std::string digit_base64() {
   std::string line;
   std::getline(in, line);
   return nlohmann::json::parse(line).at("png").get<std::string>();
+}
+
+/// `values` as packed bytes, little-endian as the test hosts are.
+template <class T> inline std::string little_endian(const std::vector<T>& values) {
+  std::string bytes;
+  for (T value : values) {
+    unsigned char raw[sizeof(T)];
+    std::memcpy(raw, &value, sizeof(T));
+    bytes.append(reinterpret_cast<const char*>(raw), sizeof(T));
+  }
+  return bytes;
+}
+
+/// One BYTES element in the binary form: a 4-byte length, then the bytes.
+inline std::string bytes_element(const std::string& bytes) {
+  std::string out = little_endian(std::vector<uint32_t>{uint32_t(bytes.size())});
+  return out + bytes;
 }
 
 } // namespace actorserve::testing
