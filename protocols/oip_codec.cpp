@@ -1,5 +1,6 @@
 #include "protocols/oip_codec.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 #include <limits>
