@@ -91,6 +91,8 @@ private:
   bool process_and_close_socket(socket_t sock) override;
   /// Serves the requests waiting on a connection; on a worker.
   void serve(edge_connection& connection);
+  /// True when the connection's next request is (soon) buffered.
+  bool next_request_arrives(edge_connection& connection);
   /// Sends the refusal response for `status`, reports it and lingers.
   void refuse(edge_connection& connection, int status);
   /// Answers 503 and closes a socket that could not be taken.

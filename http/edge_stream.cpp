@@ -77,6 +77,12 @@ edge_stream::receive_result edge_stream::receive_available() {
   return receive_result::closed;
 }
 
+bool edge_stream::wait_readable(std::chrono::microseconds timeout) const {
+  pollfd entry{fd_, POLLIN, 0};
+  timespec wait{0, static_cast<long>(timeout.count() * 1000)};
+  return ::ppoll(&entry, 1, &wait, nullptr) > 0 && (entry.revents & POLLIN) != 0;
+}
+
 bool edge_stream::request_ready() {
   if (buffered() > limits_.max_header_bytes || line_too_long())
     return true;

@@ -70,6 +70,9 @@ public:
   /// once).
   bool request_ready();
 
+  /// Waits up to `timeout` for bytes on the socket; true when there are.
+  bool wait_readable(std::chrono::microseconds timeout) const;
+
   /// Bytes read from the socket and not handed to cpp-httplib yet.
   size_t buffered() const { return end_ - begin_; }
 

@@ -15,6 +15,7 @@
 #include "http/bridge.hpp"
 #include "http/client_address.hpp"
 #include "http/edge_server.hpp"
+#include "http/model_health.hpp"
 #include "http/rate_limiter.hpp"
 #include "messages/error.hpp"
 #include "protocols/status_json.hpp"
@@ -32,6 +33,8 @@ using clock = std::chrono::steady_clock;
 constexpr auto request_id_header = "X-Request-Id";
 /// Budget for control-plane asks (listings, health) that carry no deadline.
 constexpr std::chrono::milliseconds control_timeout{5000};
+/// How old /health's view of the models may be.
+constexpr std::chrono::milliseconds health_refresh{250};
 /// Extra time HTTP waits beyond a request's deadline, so that the batcher's
 /// own deadline_exceeded answer (which drops the queued work) arrives first.
 constexpr std::chrono::milliseconds reply_grace{250};
@@ -413,7 +416,8 @@ http_server::http_server(caf::actor_system& system, registry_actor registry,
             record_access(*stats, "", client, "-", "unmatched", "", "", status, 0.0, 0);
           })),
       limiter_(std::make_unique<rate_limiter>(rate_limits_of(options_))),
-      clients_(std::make_unique<client_address_resolver>(options_.trusted_proxies)) {
+      clients_(std::make_unique<client_address_resolver>(options_.trusted_proxies)),
+      health_(std::make_unique<model_health_view>(system_, registry_, health_refresh)) {
   server_->set_payload_max_length(static_cast<size_t>(options_.max_body_bytes));
   install_routes();
 }
@@ -658,19 +662,11 @@ void http_server::install_routes() {
   server.Get("/health", probe([this](const httplib::Request&, httplib::Response& res) {
                // Liveness: answers 200 whenever the process serves
                // HTTP.
-               auto statuses = ask<std::vector<model_status>>(
-                   system_, registry_, control_timeout, atom::list_v);
-               bool loaded = false;
-               size_t models = 0;
-               if (statuses) {
-                 auto& all = std::get<0>(*statuses);
-                 models = all.size();
-                 loaded = std::any_of(all.begin(), all.end(), is_serving);
-               }
+               auto models = health_->current();
                write_json(res, 200,
                           {{"status", "healthy"},
-                           {"model_loaded", loaded},
-                           {"models", models},
+                           {"model_loaded", models.model_loaded},
+                           {"models", models.models},
                            {"draining", draining_.load()},
                            {"version", ACTORSERVE_VERSION}});
              }));

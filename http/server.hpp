@@ -1,10 +1,11 @@
 #pragma once
 
-// The HTTP front: cpp-httplib's thread pool turns requests into messages to
-// the registry and routers and their replies into JSON. It holds no model
-// state and caches no actor handle across requests: every prediction looks
-// its model up in the registry's predictor directory, and versions are
-// chosen by the router, which is what lets a reload take effect at once.
+// The HTTP front: the edge's workers turn requests into messages to the
+// registry and routers and their replies into JSON. It holds no model state
+// (only /health's view of it, see model_health.hpp) and caches no actor
+// handle across requests: every prediction looks its model up in the
+// registry's predictor directory, and versions are chosen by the router,
+// which is what lets a reload take effect at once.
 // Handlers run on HTTP threads and block only in ask(), always with a
 // deadline.
 
@@ -23,6 +24,7 @@ namespace actorserve {
 class client_address_resolver;
 class edge_server;
 class key_store;
+class model_health_view;
 class metrics;
 class rate_limiter;
 
@@ -59,6 +61,7 @@ private:
   std::unique_ptr<edge_server> server_;
   std::unique_ptr<rate_limiter> limiter_;
   std::unique_ptr<client_address_resolver> clients_;
+  std::unique_ptr<model_health_view> health_;
   std::atomic<bool> draining_{false};
 };
 
