@@ -83,6 +83,16 @@ protected:
     return ends[1];
   }
 
+  /// Sends a whole request head on `client` and returns its connection once
+  /// the parker dispatched it (busy from then on).
+  edge_connection& dispatch_request(int client) {
+    send_text(client, "GET / HTTP/1.1\r\n\r\n");
+    auto before = dispatched_count();
+    EXPECT_TRUE(eventually([&] { return dispatched_count() == before + 1; }));
+    std::lock_guard<std::mutex> guard{mutex};
+    return *dispatched.back();
+  }
+
   size_t dispatched_count() {
     std::lock_guard<std::mutex> guard{mutex};
     return dispatched.size();
@@ -172,9 +182,7 @@ TEST_F(parker_test, a_lingering_connection_reads_until_the_client_closes) {
 TEST_F(parker_test, tells_a_busy_connection_that_its_client_hung_up) {
   start();
   int client = connect();
-  send_text(client, "GET / HTTP/1.1\r\n\r\n");
-  ASSERT_TRUE(eventually([&] { return dispatched_count() == 1; }));
-  auto& connection = *dispatched.front();
+  auto& connection = dispatch_request(client);
   std::atomic<int> hangups{0};
   parker->watch_hangup(connection, [&] { ++hangups; });
   std::this_thread::sleep_for(50ms);
@@ -188,9 +196,7 @@ TEST_F(parker_test, tells_a_busy_connection_that_its_client_hung_up) {
 TEST_F(parker_test, a_watch_cleared_before_the_hangup_is_not_called) {
   start();
   int client = connect();
-  send_text(client, "GET / HTTP/1.1\r\n\r\n");
-  ASSERT_TRUE(eventually([&] { return dispatched_count() == 1; }));
-  auto& connection = *dispatched.front();
+  auto& connection = dispatch_request(client);
   std::atomic<int> hangups{0};
   parker->watch_hangup(connection, [&] { ++hangups; });
   parker->unwatch_hangup(connection);
@@ -213,15 +219,14 @@ TEST_F(parker_test, close_idle_closes_parked_connections_and_busy_ones_when_hand
   start();
   int idle = connect();
   int busy = connect();
-  send_text(busy, "GET / HTTP/1.1\r\n\r\n");
-  ASSERT_TRUE(eventually([&] { return dispatched_count() == 1; }));
+  auto& busy_connection = dispatch_request(busy);
   parker->close_idle();
   EXPECT_TRUE(sees_eof(idle));
   EXPECT_TRUE(eventually([&] { return parker->connections() == 1; }))
       << "the busy connection stays until handed back";
   EXPECT_FALSE(parker->wait_until_closed(50ms));
   EXPECT_EQ(connect(), -1) << "no new connections once closing";
-  parker->park(*dispatched.front());
+  parker->park(busy_connection);
   EXPECT_TRUE(sees_eof(busy));
   EXPECT_TRUE(parker->wait_until_closed(1000ms));
 }
