@@ -22,6 +22,8 @@ constexpr int max_events = 256;
 constexpr uint32_t wait_for_request = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
 constexpr uint32_t wait_for_hangup = EPOLLRDHUP | EPOLLONESHOT;
 constexpr uint32_t hangup_events = EPOLLRDHUP | EPOLLHUP | EPOLLERR;
+/// No event (a one-shot entry reports even EPOLLHUP at most once).
+constexpr uint32_t disarmed = EPOLLONESHOT;
 
 } // namespace
 
@@ -114,8 +116,14 @@ void connection_parker::watch_hangup(edge_connection& connection,
 }
 
 void connection_parker::unwatch_hangup(edge_connection& connection) {
-  std::lock_guard<std::mutex> guard{connection.hangup_mutex};
-  connection.on_hangup = nullptr;
+  {
+    std::lock_guard<std::mutex> guard{connection.hangup_mutex};
+    connection.on_hangup = nullptr;
+  }
+  // Disarmed, so that a hang-up cannot reach the parking thread after the
+  // worker hands the connection back (it might close it while the worker
+  // re-arms it).
+  arm(connection, disarmed);
 }
 
 void connection_parker::close_idle() {
