@@ -10,6 +10,7 @@
 // response is a finding.
 
 #include <algorithm>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -17,8 +18,11 @@
 #include <vector>
 
 #include <httplib.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "http/client_address.hpp"
+#include "http/edge_stream.hpp"
 #include "protocols/image_decoder.hpp"
 #include "protocols/oip_codec.hpp"
 #include "protocols/tfserving_codec.hpp"
@@ -131,49 +135,35 @@ void fuzz_client_address(std::string_view text) {
   resolver.client_ip(std::string{trusted.substr(0, trusted.find(','))}, forwarded);
 }
 
-/// One connection's bytes, read the way the edge reads a socket: what a
-/// read returns beyond one request stays for the next request. Responses
-/// are gathered in `output`.
-class memory_stream final : public httplib::Stream {
+/// A connected socket pair: the edge reads one end, the fuzzer plays the
+/// client on the other.
+class socket_pair {
 public:
-  explicit memory_stream(std::string_view input) : input_(input) {}
-
-  bool has_input() const { return !input_.empty(); }
-  const std::string& output() const { return output_; }
-
-  bool is_readable() const override { return has_input(); }
-  bool is_writable() const override { return true; }
-
-  ssize_t read(char* ptr, size_t size) override {
-    size = std::min(size, input_.size());
-    input_.copy(ptr, size);
-    input_.remove_prefix(size);
-    return static_cast<ssize_t>(size);
+  socket_pair() { ::socketpair(AF_UNIX, SOCK_STREAM, 0, ends_); }
+  ~socket_pair() {
+    ::close(ends_[0]);
+    ::close(ends_[1]);
   }
-
-  ssize_t write(const char* ptr, size_t size) override {
-    output_.append(ptr, size);
-    return static_cast<ssize_t>(size);
-  }
-
-  void get_remote_ip_and_port(std::string& ip, int& port) const override {
-    ip = "127.0.0.1";
-    port = 40000;
-  }
-  void get_local_ip_and_port(std::string& ip, int& port) const override {
-    ip = "127.0.0.1";
-    port = 8080;
-  }
-  socket_t socket() const override { return INVALID_SOCKET; }
+  int server() const { return ends_[0]; }
+  int client() const { return ends_[1]; }
 
 private:
-  std::string_view input_;
-  std::string output_;
+  int ends_[2] = {-1, -1};
 };
 
+/// What the server sent so far, appended to `output` without waiting.
+void receive_answers(int fd, std::string& output) {
+  char chunk[16384];
+  ssize_t received;
+  while ((received = ::recv(fd, chunk, sizeof chunk, MSG_DONTWAIT)) > 0)
+    output.append(chunk, static_cast<size_t>(received));
+}
+
 /// cpp-httplib's request parsing and routing over one connection carrying
-/// pipelined requests, as the edge drives it (process_request on its own
-/// stream, once per request); predict bodies go to the predict codec.
+/// pipelined requests, read through the edge's own stream (its read-ahead
+/// buffer, header limits and gathered writes) as a worker drives it: the
+/// client's bytes wait on a socket, then each request is served by
+/// process_request; predict bodies go to the predict codec.
 class pipelined_server final : public httplib::Server {
 public:
   pipelined_server() {
@@ -186,29 +176,48 @@ public:
            fuzz_predict_body(req.body);
            res.set_content("{}", "application/json");
          });
+    limits_.max_header_bytes = 4096; // reached by inputs of the fuzzer's size
   }
 
-  /// Serves every request in `bytes` until they are used up or the
-  /// connection would close; each request must add exactly one response,
-  /// starting where the previous one ended.
+  /// Serves every request of `bytes` until they are used up, a limit is
+  /// broken or the connection would close; each request must add exactly
+  /// one response, starting where the previous one ended.
   void serve(std::string_view bytes) {
-    memory_stream stream{bytes};
-    for (size_t served = 0; served < max_requests && stream.has_input(); ++served) {
-      auto answered = stream.output().size();
+    socket_pair sockets;
+    // The whole input fits the socket's buffer: the client then closes.
+    if (::send(sockets.client(), bytes.data(), bytes.size(), MSG_DONTWAIT) !=
+        static_cast<ssize_t>(bytes.size()))
+      return;
+    ::shutdown(sockets.client(), SHUT_WR);
+    edge_stream stream{sockets.server(), limits_};
+    while (stream.receive_available() == edge_stream::receive_result::data) {
+    }
+    stream.request_ready(); // what the parking thread asks before a worker
+    std::string output;
+    for (size_t served = 0; served < max_requests && stream.buffered() > 0; ++served) {
+      auto answered = output.size();
+      stream.begin_request(std::chrono::steady_clock::now());
       bool closed = false;
-      bool ok = process_request(stream, false, closed, [](httplib::Request&) {});
-      bool one_response = stream.output().compare(answered, 9, "HTTP/1.1 ") == 0;
-      if (!one_response && stream.output().size() > answered)
+      bool ok = process_request(stream, false, closed,
+                                [&stream](httplib::Request&) { stream.end_headers(); });
+      ok = stream.flush() && ok;
+      receive_answers(sockets.client(), output);
+      if (stream.refusal() != 0 || !stream.headers_complete())
+        return; // the edge answers a broken limit itself and closes
+      bool one_response = output.compare(answered, 9, "HTTP/1.1 ") == 0;
+      if (!one_response && output.size() > answered)
         __builtin_trap(); // bytes that are not the start of a response
       if (!ok || closed)
         break;
       if (!one_response)
         __builtin_trap(); // a request served without a response
+      stream.request_ready();
     }
   }
 
 private:
   static constexpr size_t max_requests = 64;
+  edge_limits limits_;
 };
 
 void fuzz_pipelined_connection(std::string_view bytes) {
