@@ -27,6 +27,7 @@ class key_store;
 class model_health_view;
 class metrics;
 class rate_limiter;
+struct route_context;
 
 class http_server {
 public:
@@ -62,6 +63,7 @@ private:
   std::unique_ptr<rate_limiter> limiter_;
   std::unique_ptr<client_address_resolver> clients_;
   std::unique_ptr<model_health_view> health_;
+  std::unique_ptr<route_context> context_; // what the routes share
   std::atomic<bool> draining_{false};
 };
 

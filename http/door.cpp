@@ -1,0 +1,101 @@
+#include "http/door.hpp"
+
+#include <algorithm>
+#include <random>
+#include <set>
+
+#include <caf/send.hpp>
+
+#include "config/model_repository.hpp" // is_version_name, version_order
+#include "http/bridge.hpp"
+#include "http/edge_server.hpp"
+
+namespace actorserve {
+
+namespace {
+
+/// Extra time HTTP waits beyond a request's deadline, so that the batcher's
+/// own deadline_exceeded answer (which drops the queued work) arrives first.
+constexpr std::chrono::milliseconds reply_grace{250};
+
+/// A key naming one prediction to the actors that may withdraw it: unique
+/// in this process, and, from a random start, across the nodes of a cluster.
+uint64_t next_cancel_key() {
+  static std::atomic<uint64_t> next{(uint64_t{std::random_device{}()} << 32) | 1};
+  uint64_t key = next.fetch_add(1, std::memory_order_relaxed);
+  return key == 0 ? next.fetch_add(1, std::memory_order_relaxed) : key;
+}
+
+} // namespace
+
+void check_pinned_version(const std::string& pinned) {
+  if (!pinned.empty() && !is_version_name(pinned))
+    throw api_error{ec::version_not_found, "version '" + pinned + "' does not exist",
+                    "version"};
+}
+
+std::chrono::milliseconds remaining(std::chrono::steady_clock::time_point deadline) {
+  return std::max(std::chrono::duration_cast<std::chrono::milliseconds>(
+                      deadline - std::chrono::steady_clock::now()),
+                  std::chrono::milliseconds{1});
+}
+
+predict_reply ask_prediction(caf::actor_system& system, const directory_entry& model,
+                             predict_request request) {
+  auto timeout = std::chrono::milliseconds{request.timeout_ms} + reply_grace;
+  // A client that leaves while its prediction waits withdraws it.
+  request.cancel_key = next_cancel_key();
+  edge_server::hangup_watch client_gone{
+      [predictor = model.predictor, key = request.cancel_key] {
+        caf::anon_send(predictor, atom::cancel_v, key);
+      }};
+  auto [reply] = value_or_throw(ask<predict_reply>(system, model.predictor, timeout,
+                                                   atom::predict_v, std::move(request)));
+  return reply;
+}
+
+void set_reply_headers(httplib::Response& res, const predict_reply& reply) {
+  res.set_header("X-Model-Version", reply.version);
+  if (!reply.node.empty())
+    res.set_header("X-Served-By", reply.node);
+}
+
+model_status status_of(const route_context& context, const std::string& model) {
+  auto [status] = value_or_throw(ask<model_status>(
+      context.system, context.registry, control_timeout, atom::status_v, model));
+  return status;
+}
+
+std::vector<std::string> version_names(const model_status& status) {
+  std::set<std::string, version_order> names;
+  for (const auto& version : status.versions)
+    names.insert(version.version);
+  return {names.begin(), names.end()};
+}
+
+void require_version(const model_status& status, const std::string& version) {
+  auto names = version_names(status);
+  if (!version.empty() && std::find(names.begin(), names.end(), version) == names.end())
+    throw api_error{ec::version_not_found,
+                    "model '" + status.name + "' has no version '" + version + "'",
+                    "version"};
+}
+
+std::vector<model_status> list_models(const route_context& context) {
+  auto [statuses] = value_or_throw(ask<std::vector<model_status>>(
+      context.system, context.registry, control_timeout, atom::list_v));
+  return statuses;
+}
+
+std::vector<model_status> require_ready(const route_context& context) {
+  if (context.draining)
+    throw api_error{ec::unavailable, "the server is shutting down", {}};
+  auto statuses = list_models(context);
+  for (const auto& status : statuses)
+    if (!is_serving(status))
+      throw api_error{
+          ec::model_loading, "model " + status.name + " has no serving version", {}};
+  return statuses;
+}
+
+} // namespace actorserve

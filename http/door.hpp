@@ -1,0 +1,81 @@
+#pragma once
+
+// What the routes of every HTTP protocol share besides the gate: the actors
+// and options they talk to, the ask helpers, and the one prediction path
+// (the model's predictor asked with the request's deadline, the request
+// withdrawn when its client goes away).
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include <caf/actor_system.hpp>
+#include <caf/expected.hpp>
+#include <httplib.h>
+
+#include "actors/predictor_directory.hpp"
+#include "config/server_options.hpp"
+#include "http/gate.hpp"
+#include "messages/error.hpp"
+#include "messages/interfaces.hpp"
+#include "protocols/codec_support.hpp"
+
+namespace actorserve {
+
+/// Budget for control-plane asks (listings, health) that carry no deadline.
+inline constexpr std::chrono::milliseconds control_timeout{5000};
+
+/// Everything a protocol's routes need, valid while the server lives.
+struct route_context {
+  caf::actor_system& system;
+  registry_actor registry;
+  std::shared_ptr<const predictor_directory> directory;
+  const server_options& options;
+  const std::atomic<bool>& draining;
+  request_limits limits;
+  gatekeeper gate;
+  size_t max_body;
+};
+
+template <class T> T value_or_throw(caf::expected<T>&& result) {
+  if (!result)
+    throw to_api_error(result.error());
+  return std::move(*result);
+}
+
+/// A version pinned by a client (path or header): empty, or a version name;
+/// anything else is version_not_found.
+void check_pinned_version(const std::string& pinned);
+
+/// How long a request may still take: at least 1 ms.
+std::chrono::milliseconds remaining(std::chrono::steady_clock::time_point deadline);
+
+/// Asks the model's predictor for `request` within its timeout_ms (plus a
+/// grace that lets the batcher's own deadline answer arrive first); a client
+/// that leaves meanwhile withdraws it. Errors are thrown as api_error.
+predict_reply ask_prediction(caf::actor_system& system, const directory_entry& model,
+                             predict_request request);
+
+/// X-Model-Version and, in a cluster, X-Served-By of a reply.
+void set_reply_headers(httplib::Response& res, const predict_reply& reply);
+
+/// The model's status, from the registry (model_not_found when unknown).
+model_status status_of(const route_context& context, const std::string& model);
+
+/// The names of the model's versions, ascending, each once (a version hosted
+/// by several nodes appears once per node in a status).
+std::vector<std::string> version_names(const model_status& status);
+
+/// Throws version_not_found unless `version` is empty or one of the model's.
+void require_version(const model_status& status, const std::string& version);
+
+/// Every model's status, from the registry.
+std::vector<model_status> list_models(const route_context& context);
+
+/// Every model's status when the server is ready; throws unavailable while
+/// draining and model_loading while a model has no serving version: the
+/// readiness of every door.
+std::vector<model_status> require_ready(const route_context& context);
+
+} // namespace actorserve

@@ -1,0 +1,17 @@
+#pragma once
+
+// The routes of each HTTP protocol, installed on the one edge server behind
+// the same gate (http/gate.hpp) and prediction path (http/door.hpp).
+
+#include "http/door.hpp"
+
+namespace actorserve {
+
+class edge_server;
+
+/// Our own API (../shared/API.md): /api/v1/... predictions, jobs, models and
+/// their administration.
+void install_v1_routes(edge_server& server, const route_context& context,
+                       const job_store_actor& jobs);
+
+} // namespace actorserve
