@@ -14,4 +14,10 @@ class edge_server;
 void install_v1_routes(edge_server& server, const route_context& context,
                        const job_store_actor& jobs);
 
+/// The Open Inference Protocol over HTTP: /v2/...
+void install_oip_routes(edge_server& server, const route_context& context);
+
+/// TensorFlow Serving REST: /v1/models/...
+void install_tfserving_routes(edge_server& server, const route_context& context);
+
 } // namespace actorserve

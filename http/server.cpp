@@ -1,6 +1,7 @@
 #include "http/server.hpp"
 
 #include <chrono>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -24,6 +25,14 @@ using clock = std::chrono::steady_clock;
 
 /// How old /health's view of the models may be.
 constexpr std::chrono::milliseconds health_refresh{250};
+
+/// How errors are written for a request to `path`: the standard protocols'
+/// {"error": "message"} under /v2 and /v1/, our API's body elsewhere.
+error_body_writer error_body_for_path(std::string_view path) {
+  bool standard =
+      path == "/v2" || path.rfind("/v2/", 0) == 0 || path.rfind("/v1/", 0) == 0;
+  return standard ? write_standard_error_body : write_v1_error_body;
+}
 
 rate_limiter_options rate_limits_of(const server_options& options) {
   rate_limiter_options limits;
@@ -125,15 +134,15 @@ void http_server::install_routes() {
     res.set_header(request_id_header, request_id_for(req));
     if (auto refused = framing_error(req, options_.max_header_count,
                                      static_cast<uint64_t>(options_.max_body_bytes))) {
-      write_error(res, *refused, write_v1_error_body);
+      write_error(res, *refused, error_body_for_path(req.path));
       close_after_response(res);
       return httplib::Server::HandlerResponse::Handled;
     }
     return httplib::Server::HandlerResponse::Unhandled;
   });
-  server.set_error_handler([](const httplib::Request&, httplib::Response& res) {
+  server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
     if (res.body.empty())
-      write_error(res, error_for_status(res.status), write_v1_error_body);
+      write_error(res, error_for_status(res.status), error_body_for_path(req.path));
   });
   server.set_logger([this, gate](const httplib::Request& req,
                                  const httplib::Response& res) {
@@ -154,6 +163,8 @@ void http_server::install_routes() {
   });
 
   install_v1_routes(server, *context_, jobs_);
+  install_oip_routes(server, *context_);
+  install_tfserving_routes(server, *context_);
 
   server.Get("/metrics",
              guarded(gate, options_.metrics_require_key ? access::predict : access::open,

@@ -24,7 +24,8 @@ static_assert(route_templates[unmatched] == "unmatched");
 constexpr size_t max_segments = 7;
 
 /// One route: its method, its path segments ("" is a parameter: one non-empty
-/// segment, as httplib's "([^/]+)"), and its index in route_templates.
+/// segment, as httplib's "([^/]+)"; ":predict" is a parameter followed by that
+/// suffix), and its index in route_templates.
 struct route {
   std::string_view method;
   size_t count;
@@ -40,7 +41,7 @@ constexpr size_t route_index(std::string_view name) {
 }
 
 // clang-format off
-constexpr std::array<route, 13> routes{{
+constexpr std::array<route, 29> routes{{
   {"GET", 1, {"health"}, route_index("/health")},
   {"GET", 1, {"ready"}, route_index("/ready")},
   {"GET", 1, {"metrics"}, route_index("/metrics")},
@@ -59,6 +60,28 @@ constexpr std::array<route, 13> routes{{
    route_index("/api/v1/models/{model}/traffic")},
   {"GET", 4, {"api", "v1", "jobs", ""}, route_index("/api/v1/jobs/{job_id}")},
   {"DELETE", 4, {"api", "v1", "jobs", ""}, route_index("/api/v1/jobs/{job_id}")},
+  {"GET", 3, {"v2", "health", "live"}, route_index("/v2/health/live")},
+  {"GET", 3, {"v2", "health", "ready"}, route_index("/v2/health/ready")},
+  {"GET", 1, {"v2"}, route_index("/v2")},
+  {"GET", 3, {"v2", "models", ""}, route_index("/v2/models/{model}")},
+  {"GET", 5, {"v2", "models", "", "versions", ""},
+   route_index("/v2/models/{model}/versions/{version}")},
+  {"GET", 4, {"v2", "models", "", "ready"}, route_index("/v2/models/{model}/ready")},
+  {"GET", 6, {"v2", "models", "", "versions", "", "ready"},
+   route_index("/v2/models/{model}/versions/{version}/ready")},
+  {"POST", 4, {"v2", "models", "", "infer"}, route_index("/v2/models/{model}/infer")},
+  {"POST", 6, {"v2", "models", "", "versions", "", "infer"},
+   route_index("/v2/models/{model}/versions/{version}/infer")},
+  {"POST", 3, {"v2", "repository", "index"}, route_index("/v2/repository/index")},
+  {"GET", 3, {"v1", "models", ""}, route_index("/v1/models/{model}")},
+  {"GET", 5, {"v1", "models", "", "versions", ""},
+   route_index("/v1/models/{model}/versions/{version}")},
+  {"GET", 4, {"v1", "models", "", "metadata"}, route_index("/v1/models/{model}/metadata")},
+  {"GET", 6, {"v1", "models", "", "versions", "", "metadata"},
+   route_index("/v1/models/{model}/versions/{version}/metadata")},
+  {"POST", 3, {"v1", "models", ":predict"}, route_index("/v1/models/{model}:predict")},
+  {"POST", 5, {"v1", "models", "", "versions", ":predict"},
+   route_index("/v1/models/{model}/versions/{version}:predict")},
 }};
 // clang-format on
 
@@ -69,6 +92,15 @@ constexpr bool all_routes_known() {
   return true;
 }
 static_assert(all_routes_known(), "every route's template must be in route_templates");
+
+bool segment_matches(std::string_view pattern, std::string_view segment) {
+  if (pattern.empty())
+    return !segment.empty();
+  if (pattern.front() == ':')
+    return segment.size() > pattern.size() &&
+           segment.substr(segment.size() - pattern.size()) == pattern;
+  return segment == pattern;
+}
 
 size_t match_route(std::string_view method, std::string_view path) {
   if (path.empty() || path.front() != '/')
@@ -92,7 +124,7 @@ size_t match_route(std::string_view method, std::string_view path) {
       continue;
     bool match = true;
     for (size_t i = 0; i < count && match; ++i)
-      match = r.segments[i].empty() ? !segments[i].empty() : segments[i] == r.segments[i];
+      match = segment_matches(r.segments[i], segments[i]);
     if (match)
       return r.index;
   }

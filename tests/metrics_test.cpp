@@ -89,6 +89,26 @@ TEST(RouteTemplate, EveryRouteOfTheApi) {
       {"GET", "/health", "/health"},
       {"GET", "/ready", "/ready"},
       {"GET", "/metrics", "/metrics"},
+      {"GET", "/v2/health/live", "/v2/health/live"},
+      {"GET", "/v2/health/ready", "/v2/health/ready"},
+      {"GET", "/v2", "/v2"},
+      {"GET", "/v2/models/digits", "/v2/models/{model}"},
+      {"GET", "/v2/models/digits/versions/2", "/v2/models/{model}/versions/{version}"},
+      {"GET", "/v2/models/digits/ready", "/v2/models/{model}/ready"},
+      {"GET", "/v2/models/digits/versions/2/ready",
+       "/v2/models/{model}/versions/{version}/ready"},
+      {"POST", "/v2/models/digits/infer", "/v2/models/{model}/infer"},
+      {"POST", "/v2/models/digits/versions/2/infer",
+       "/v2/models/{model}/versions/{version}/infer"},
+      {"POST", "/v2/repository/index", "/v2/repository/index"},
+      {"GET", "/v1/models/digits", "/v1/models/{model}"},
+      {"GET", "/v1/models/digits/versions/2", "/v1/models/{model}/versions/{version}"},
+      {"GET", "/v1/models/digits/metadata", "/v1/models/{model}/metadata"},
+      {"GET", "/v1/models/digits/versions/2/metadata",
+       "/v1/models/{model}/versions/{version}/metadata"},
+      {"POST", "/v1/models/digits:predict", "/v1/models/{model}:predict"},
+      {"POST", "/v1/models/digits/versions/2:predict",
+       "/v1/models/{model}/versions/{version}:predict"},
       // httplib answers HEAD with the GET handlers.
       {"HEAD", "/health", "/health"},
       {"HEAD", "/api/v1/jobs/abc", "/api/v1/jobs/{job_id}"},
@@ -100,11 +120,35 @@ TEST(RouteTemplate, EveryRouteOfTheApi) {
 TEST(RouteTemplate, EveryTemplateIsReachable) {
   std::set<std::string> seen;
   for (auto method : {"GET", "POST", "PUT", "DELETE"})
-    for (auto path : {"/health", "/ready", "/metrics", "/api/v1/models",
-                      "/api/v1/models/m", "/api/v1/models/m/predict",
-                      "/api/v1/models/m/versions/1/predict", "/api/v1/models/m/jobs",
-                      "/api/v1/models/m/reload", "/api/v1/models/m/versions/1/unload",
-                      "/api/v1/models/m/traffic", "/api/v1/jobs/j", "/nope"})
+    for (auto path : {"/health",
+                      "/ready",
+                      "/metrics",
+                      "/api/v1/models",
+                      "/api/v1/models/m",
+                      "/api/v1/models/m/predict",
+                      "/api/v1/models/m/versions/1/predict",
+                      "/api/v1/models/m/jobs",
+                      "/api/v1/models/m/reload",
+                      "/api/v1/models/m/versions/1/unload",
+                      "/api/v1/models/m/traffic",
+                      "/api/v1/jobs/j",
+                      "/v2/health/live",
+                      "/v2/health/ready",
+                      "/v2",
+                      "/v2/models/m",
+                      "/v2/models/m/versions/1",
+                      "/v2/models/m/ready",
+                      "/v2/models/m/versions/1/ready",
+                      "/v2/models/m/infer",
+                      "/v2/models/m/versions/1/infer",
+                      "/v2/repository/index",
+                      "/v1/models/m",
+                      "/v1/models/m/versions/1",
+                      "/v1/models/m/metadata",
+                      "/v1/models/m/versions/1/metadata",
+                      "/v1/models/m:predict",
+                      "/v1/models/m/versions/1:predict",
+                      "/nope"})
       seen.insert(route_template(method, path));
   EXPECT_EQ(seen.size(), route_templates.size());
   for (auto t : route_templates)
@@ -118,6 +162,9 @@ TEST(RouteTemplate, WrongMethodIsUnmatched) {
   EXPECT_EQ(route_template("DELETE", "/api/v1/models/digits"), "unmatched");
   EXPECT_EQ(route_template("POST", "/api/v1/models/digits/traffic"), "unmatched");
   EXPECT_EQ(route_template("get", "/health"), "unmatched");
+  EXPECT_EQ(route_template("POST", "/v1/models/:predict"), "unmatched");
+  EXPECT_EQ(route_template("POST", "/v1/models/m:classify"), "unmatched");
+  EXPECT_EQ(route_template("GET", "/v2/models/m/infer"), "unmatched");
   EXPECT_EQ(route_template("OPTIONS", "/api/v1/models"), "unmatched");
   EXPECT_EQ(route_template("", "/health"), "unmatched");
 }

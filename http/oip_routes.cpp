@@ -1,0 +1,178 @@
+// The Open Inference Protocol (KServe v2) over HTTP: ../shared/API.md
+// "Standard protocols". The codec (protocols/oip_codec.hpp) reads and writes
+// the bodies; these routes add the gate, the model lookup and the prediction.
+
+#include <algorithm>
+#include <chrono>
+#include <optional>
+
+#include <nlohmann/json.hpp>
+
+#include "config/model_repository.hpp"
+#include "http/edge_server.hpp"
+#include "http/routes.hpp"
+#include "protocols/oip_codec.hpp"
+
+namespace actorserve {
+
+namespace {
+
+using json = nlohmann::json;
+
+constexpr auto header_length_field = "Inference-Header-Content-Length";
+
+/// The path's version part ("" when the route has none).
+std::string pinned_version(const httplib::Request& req) {
+  return req.matches.size() > 2 ? std::string{req.matches[2]} : std::string{};
+}
+
+void infer(const route_context& context, const httplib::Request& req,
+           const std::string& body, httplib::Response& res) {
+  auto started = std::chrono::steady_clock::now();
+  auto pinned = pinned_version(req);
+  check_pinned_version(pinned);
+  std::optional<size_t> json_length;
+  if (req.has_header(header_length_field))
+    json_length =
+        parse_inference_header_length(req.get_header_value(header_length_field));
+  auto model = value_or_throw(context.directory->find(req.matches[1]));
+  auto request = parse_oip_infer_request(body, json_length, model->spec, context.limits);
+  // request.priority is parsed but not carried: predict_request has no
+  // priority.
+  auto deadline = started + std::chrono::milliseconds{request.timeout_ms};
+  auto reply = ask_prediction(
+      context.system, *model,
+      predict_request{pinned, std::move(request.input), remaining(deadline).count()});
+  set_reply_headers(res, reply);
+  auto answer = format_oip_infer_reply(reply, model->spec, request);
+  res.status = 200;
+  if (!answer.json_length) {
+    res.set_content(std::move(answer.body), "application/json");
+    return;
+  }
+  res.set_header(header_length_field, std::to_string(*answer.json_length));
+  res.set_content(std::move(answer.body), "application/octet-stream");
+}
+
+/// True when the model (or its pinned version) serves.
+bool is_ready(const model_status& status, const std::string& version) {
+  return std::any_of(status.versions.begin(), status.versions.end(), [&](const auto& v) {
+    return v.state == version_state::available &&
+           (version.empty() || v.version == version);
+  });
+}
+
+std::string_view repository_state(version_state state) {
+  switch (state) {
+    case version_state::available:
+      return "READY";
+    case version_state::loading:
+      return "LOADING";
+    case version_state::draining:
+      return "UNLOADING";
+    default:
+      return "UNAVAILABLE";
+  }
+}
+
+/// One entry of the repository index for a version folder on disk, with the
+/// state the registry reports for it (UNAVAILABLE when it is not loaded).
+json index_entry(const std::string& model, const std::string& version,
+                 const model_status* status) {
+  json entry{{"name", model},
+             {"version", version},
+             {"state", "UNAVAILABLE"},
+             {"reason", "not loaded"}};
+  if (status == nullptr)
+    return entry;
+  for (const auto& loaded : status->versions)
+    if (loaded.version == version) {
+      entry["state"] = repository_state(loaded.state);
+      entry["reason"] = loaded.error;
+    }
+  return entry;
+}
+
+/// POST /v2/repository/index: every version folder of the repository.
+json repository_index(const route_context& context) {
+  auto statuses = list_models(context);
+  json index = json::array();
+  for (const auto& folder : scan_repository(context.options.model_repository)) {
+    if (!folder.error.empty()) {
+      index.push_back(
+          {{"name", folder.name}, {"state", "UNAVAILABLE"}, {"reason", folder.error}});
+      continue;
+    }
+    auto loaded = std::find_if(statuses.begin(), statuses.end(),
+                               [&](const auto& s) { return s.name == folder.name; });
+    for (const auto& version : folder.versions)
+      index.push_back(index_entry(folder.name, version,
+                                  loaded == statuses.end() ? nullptr : &*loaded));
+  }
+  return index;
+}
+
+void install_model_routes(edge_server& server, const route_context& context,
+                          const gatekeeper& gate, const std::string& model_path) {
+  server.Get(model_path,
+             guarded(gate, access::predict,
+                     [&context](const httplib::Request& req, httplib::Response& res) {
+                       auto status = status_of(context, req.matches[1]);
+                       auto version = pinned_version(req);
+                       require_version(status, version);
+                       auto model = value_or_throw(context.directory->find(status.name));
+                       write_json(
+                           res, 200,
+                           oip_model_metadata(model->spec, version.empty()
+                                                               ? version_names(status)
+                                                               : std::vector{version}));
+                     }));
+  server.Get(model_path + "/ready",
+             guarded(gate, access::predict,
+                     [&context](const httplib::Request& req, httplib::Response& res) {
+                       auto status = status_of(context, req.matches[1]);
+                       auto version = pinned_version(req);
+                       require_version(status, version);
+                       if (!is_ready(status, version))
+                         throw api_error{ec::model_loading,
+                                         "model " + status.name + " is not ready",
+                                         {}};
+                       write_json(res, 200, {{"name", status.name}, {"ready", true}});
+                     }));
+  server.Post(
+      model_path + "/infer",
+      guarded_with_body(
+          gate, access::predict, context.max_body,
+          [&context](const httplib::Request& req, const std::string& body,
+                     httplib::Response& res) { infer(context, req, body, res); }));
+}
+
+} // namespace
+
+void install_oip_routes(edge_server& server, const route_context& context) {
+  auto gate = context.gate.speaking(write_standard_error_body);
+  server.Get("/v2/health/live",
+             probe(gate, [](const httplib::Request&, httplib::Response& res) {
+               write_json(res, 200, {{"live", true}});
+             }));
+  server.Get("/v2/health/ready",
+             probe(gate, [&context](const httplib::Request&, httplib::Response& res) {
+               require_ready(context);
+               write_json(res, 200, {{"ready", true}});
+             }));
+  server.Get(
+      "/v2",
+      guarded(gate, access::predict, [](const httplib::Request&, httplib::Response& res) {
+        write_json(res, 200, oip_server_metadata(ACTORSERVE_VERSION));
+      }));
+  install_model_routes(server, context, gate, R"(/v2/models/([^/]+))");
+  install_model_routes(server, context, gate, R"(/v2/models/([^/]+)/versions/([^/]+))");
+  server.Post("/v2/repository/index",
+              guarded_with_body(gate, access::predict, context.max_body,
+                                [&context](const httplib::Request&, const std::string&,
+                                           httplib::Response& res) {
+                                  write_json(res, 200, repository_index(context));
+                                }));
+}
+
+} // namespace actorserve
