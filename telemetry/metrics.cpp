@@ -24,8 +24,9 @@ static_assert(route_templates[unmatched] == "unmatched");
 constexpr size_t max_segments = 7;
 
 /// One route: its method, its path segments ("" is a parameter: one non-empty
-/// segment, as httplib's "([^/]+)"; ":predict" is a parameter followed by that
-/// suffix), and its index in route_templates.
+/// segment, as httplib's "([^/]+)"; ":" is a parameter without ':', as
+/// "([^/:]+)"; ":predict" is such a parameter followed by that suffix, as
+/// "([^/:]+):predict"), and its index in route_templates.
 struct route {
   std::string_view method;
   size_t count;
@@ -73,14 +74,14 @@ constexpr std::array<route, 29> routes{{
   {"POST", 6, {"v2", "models", "", "versions", "", "infer"},
    route_index("/v2/models/{model}/versions/{version}/infer")},
   {"POST", 3, {"v2", "repository", "index"}, route_index("/v2/repository/index")},
-  {"GET", 3, {"v1", "models", ""}, route_index("/v1/models/{model}")},
-  {"GET", 5, {"v1", "models", "", "versions", ""},
+  {"GET", 3, {"v1", "models", ":"}, route_index("/v1/models/{model}")},
+  {"GET", 5, {"v1", "models", ":", "versions", ":"},
    route_index("/v1/models/{model}/versions/{version}")},
-  {"GET", 4, {"v1", "models", "", "metadata"}, route_index("/v1/models/{model}/metadata")},
-  {"GET", 6, {"v1", "models", "", "versions", "", "metadata"},
+  {"GET", 4, {"v1", "models", ":", "metadata"}, route_index("/v1/models/{model}/metadata")},
+  {"GET", 6, {"v1", "models", ":", "versions", ":", "metadata"},
    route_index("/v1/models/{model}/versions/{version}/metadata")},
   {"POST", 3, {"v1", "models", ":predict"}, route_index("/v1/models/{model}:predict")},
-  {"POST", 5, {"v1", "models", "", "versions", ":predict"},
+  {"POST", 5, {"v1", "models", ":", "versions", ":predict"},
    route_index("/v1/models/{model}/versions/{version}:predict")},
 }};
 // clang-format on
@@ -96,10 +97,15 @@ static_assert(all_routes_known(), "every route's template must be in route_templ
 bool segment_matches(std::string_view pattern, std::string_view segment) {
   if (pattern.empty())
     return !segment.empty();
-  if (pattern.front() == ':')
-    return segment.size() > pattern.size() &&
-           segment.substr(segment.size() - pattern.size()) == pattern;
-  return segment == pattern;
+  if (pattern.front() != ':')
+    return segment == pattern;
+  // A name without ':', then exactly the pattern's suffix (none for ":").
+  auto colon = segment.find(':');
+  if (segment.empty() || colon == 0)
+    return false;
+  auto suffix =
+      colon == std::string_view::npos ? std::string_view{} : segment.substr(colon);
+  return pattern.size() == 1 ? suffix.empty() : suffix == pattern;
 }
 
 size_t match_route(std::string_view method, std::string_view path) {

@@ -164,6 +164,11 @@ TEST(RouteTemplate, WrongMethodIsUnmatched) {
   EXPECT_EQ(route_template("get", "/health"), "unmatched");
   EXPECT_EQ(route_template("POST", "/v1/models/:predict"), "unmatched");
   EXPECT_EQ(route_template("POST", "/v1/models/m:classify"), "unmatched");
+  // TF Serving's model and version names hold no ':', as its routes say.
+  EXPECT_EQ(route_template("POST", "/v1/models/a:b:predict"), "unmatched");
+  EXPECT_EQ(route_template("GET", "/v1/models/m:predict"), "unmatched");
+  EXPECT_EQ(route_template("GET", "/v1/models/m/versions/1:x"), "unmatched");
+  EXPECT_EQ(route_template("GET", "/v1/models/m:x/metadata"), "unmatched");
   EXPECT_EQ(route_template("GET", "/v2/models/m/infer"), "unmatched");
   EXPECT_EQ(route_template("OPTIONS", "/api/v1/models"), "unmatched");
   EXPECT_EQ(route_template("", "/health"), "unmatched");
