@@ -73,12 +73,19 @@ std::vector<std::string> version_names(const model_status& status) {
   return {names.begin(), names.end()};
 }
 
-void require_version(const model_status& status, const std::string& version) {
+model_status status_with_version(const route_context& context, const std::string& model,
+                                 const std::string& version) {
+  auto status = status_of(context, model);
   auto names = version_names(status);
   if (!version.empty() && std::find(names.begin(), names.end(), version) == names.end())
     throw api_error{ec::version_not_found,
                     "model '" + status.name + "' has no version '" + version + "'",
                     "version"};
+  return status;
+}
+
+std::string path_version(const httplib::Request& req) {
+  return req.matches.size() > 2 ? std::string{req.matches[2]} : std::string{};
 }
 
 std::vector<model_status> list_models(const route_context& context) {

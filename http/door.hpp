@@ -67,8 +67,14 @@ model_status status_of(const route_context& context, const std::string& model);
 /// by several nodes appears once per node in a status).
 std::vector<std::string> version_names(const model_status& status);
 
-/// Throws version_not_found unless `version` is empty or one of the model's.
-void require_version(const model_status& status, const std::string& version);
+/// The model's status, once `version` ("" = none) is known to be one of its
+/// versions: what a route on a model's or a version's path starts with.
+model_status status_with_version(const route_context& context, const std::string& model,
+                                 const std::string& version);
+
+/// The version part of a route matched as (model)[/versions/(version)]: ""
+/// when the path has none.
+std::string path_version(const httplib::Request& req);
 
 /// Every model's status, from the registry.
 std::vector<model_status> list_models(const route_context& context);

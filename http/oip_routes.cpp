@@ -21,15 +21,10 @@ using json = nlohmann::json;
 
 constexpr auto header_length_field = "Inference-Header-Content-Length";
 
-/// The path's version part ("" when the route has none).
-std::string pinned_version(const httplib::Request& req) {
-  return req.matches.size() > 2 ? std::string{req.matches[2]} : std::string{};
-}
-
 void infer(const route_context& context, const httplib::Request& req,
            const std::string& body, httplib::Response& res) {
   auto started = std::chrono::steady_clock::now();
-  auto pinned = pinned_version(req);
+  auto pinned = path_version(req);
   check_pinned_version(pinned);
   std::optional<size_t> json_length;
   if (req.has_header(header_length_field))
@@ -114,25 +109,24 @@ json repository_index(const route_context& context) {
 
 void install_model_routes(edge_server& server, const route_context& context,
                           const gatekeeper& gate, const std::string& model_path) {
-  server.Get(model_path,
-             guarded(gate, access::predict,
-                     [&context](const httplib::Request& req, httplib::Response& res) {
-                       auto status = status_of(context, req.matches[1]);
-                       auto version = pinned_version(req);
-                       require_version(status, version);
-                       auto model = value_or_throw(context.directory->find(status.name));
-                       write_json(
-                           res, 200,
+  server.Get(
+      model_path,
+      guarded(gate, access::predict,
+              [&context](const httplib::Request& req, httplib::Response& res) {
+                auto version = path_version(req);
+                auto status = status_with_version(context, req.matches[1], version);
+                auto model = value_or_throw(context.directory->find(status.name));
+                write_json(res, 200,
                            oip_model_metadata(model->spec, version.empty()
                                                                ? version_names(status)
                                                                : std::vector{version}));
-                     }));
+              }));
   server.Get(model_path + "/ready",
              guarded(gate, access::predict,
                      [&context](const httplib::Request& req, httplib::Response& res) {
-                       auto status = status_of(context, req.matches[1]);
-                       auto version = pinned_version(req);
-                       require_version(status, version);
+                       auto version = path_version(req);
+                       auto status =
+                           status_with_version(context, req.matches[1], version);
                        if (!is_ready(status, version))
                          throw api_error{ec::model_loading,
                                          "model " + status.name + " is not ready",

@@ -12,16 +12,11 @@ namespace actorserve {
 
 namespace {
 
-/// The path's version part ("" when the route has none).
-std::string pinned_version(const httplib::Request& req) {
-  return req.matches.size() > 2 ? std::string{req.matches[2]} : std::string{};
-}
-
 void predict(const route_context& context, const httplib::Request& req,
              const std::string& body, httplib::Response& res) {
   auto deadline = std::chrono::steady_clock::now() +
                   std::chrono::milliseconds{context.limits.default_timeout_ms};
-  auto pinned = pinned_version(req);
+  auto pinned = path_version(req);
   check_pinned_version(pinned);
   auto model = value_or_throw(context.directory->find(req.matches[1]));
   auto request = parse_tfserving_predict(body, model->spec, context.limits);
@@ -45,18 +40,17 @@ void install_model_routes(edge_server& server, const route_context& context,
                      [&context](const httplib::Request& req, httplib::Response& res) {
                        auto status = status_of(context, req.matches[1]);
                        write_json(res, 200,
-                                  tfserving_model_status(status, pinned_version(req)));
+                                  tfserving_model_status(status, path_version(req)));
                      }));
-  server.Get(model_path + "/metadata",
-             guarded(gate, access::predict,
-                     [&context](const httplib::Request& req, httplib::Response& res) {
-                       auto status = status_of(context, req.matches[1]);
-                       auto version = pinned_version(req);
-                       require_version(status, version);
-                       auto model = value_or_throw(context.directory->find(status.name));
-                       write_json(res, 200,
-                                  tfserving_model_metadata(model->spec, version));
-                     }));
+  server.Get(
+      model_path + "/metadata",
+      guarded(gate, access::predict,
+              [&context](const httplib::Request& req, httplib::Response& res) {
+                auto version = path_version(req);
+                auto status = status_with_version(context, req.matches[1], version);
+                auto model = value_or_throw(context.directory->find(status.name));
+                write_json(res, 200, tfserving_model_metadata(model->spec, version));
+              }));
 }
 
 } // namespace
