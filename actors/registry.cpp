@@ -7,9 +7,9 @@
 
 #include "actors/replica_set.hpp"
 #include "actors/router.hpp"
-#include "telemetry/logging.hpp"
 #include "config/model_repository.hpp"
 #include "messages/error.hpp"
+#include "telemetry/logging.hpp"
 
 namespace actorserve {
 

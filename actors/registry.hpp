@@ -18,8 +18,8 @@
 #include <caf/actor_system.hpp>
 
 #include "actors/predictor_directory.hpp"
-#include "telemetry/metrics.hpp"
 #include "messages/interfaces.hpp"
+#include "telemetry/metrics.hpp"
 
 namespace actorserve {
 

@@ -13,8 +13,8 @@
 #include <caf/actor_system.hpp>
 
 #include "config/model_config.hpp"
-#include "telemetry/metrics.hpp"
 #include "messages/interfaces.hpp"
+#include "telemetry/metrics.hpp"
 
 namespace actorserve {
 
