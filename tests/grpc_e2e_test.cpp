@@ -103,6 +103,12 @@ grpc_server* grpc_e2e_test::server_ = nullptr;
 
 TEST_F(grpc_e2e_test, health_metadata_and_repository_index) {
   expect_ok(run_client(*server_, "metadata"));
+  // Access log lines name the protocol and the RPC.
+  EXPECT_NE(server_->process->stderr_text().find(R"("protocol":"oip-grpc")"),
+            std::string::npos);
+  EXPECT_NE(server_->process->stderr_text().find(
+                R"("route":"/inference.GRPCInferenceService/ModelMetadata")"),
+            std::string::npos);
 }
 
 TEST_F(grpc_e2e_test, tensor_inference_equals_in_process_torch) {
