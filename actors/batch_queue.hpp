@@ -26,9 +26,10 @@
 //   dropped by expire(), whatever its priority; one already (partly) taken
 //   stays until done, or until its owner withdraws the rest.
 //
-// Cost: one deque per level, allocated once; pushing and taking touch one
-// level's deque plus a scan of the (few) level fronts, so a queue whose
-// requests all share one priority does what a single FIFO does.
+// Cost: one deque per level, allocated once, and a bit per level that is not
+// empty. While one level holds every waiting request (the common case of one
+// priority) pushing, taking and the due time touch that level only, as a
+// single FIFO does; with several, they look at the front of each (<= 32).
 
 #include <chrono>
 #include <cstdint>
@@ -119,16 +120,22 @@ private:
   };
   using level = std::deque<entry>;
 
+  static constexpr int32_t max_levels = 32; // bits of nonempty_
+
   size_t level_of(int32_t priority) const;
-  /// The level whose front goes next into a batch at `now`; levels_ not empty.
-  level& next_level(time_point now);
+  /// The index of the level whose front goes next into a batch at `now`;
+  /// the queue is not empty.
+  size_t next_level(time_point now) const;
   std::optional<time_point> oldest_arrival() const;
-  /// The level holding `id` and its place there; first is null if unknown.
-  std::pair<level*, level::iterator> find(request_id id);
-  void erase(level& from, level::iterator at);
+  /// The index of the level holding `id` and its place there; the index is
+  /// levels_.size() if unknown.
+  std::pair<size_t, level::iterator> find(request_id id);
+  void erase(size_t index, level::iterator at);
+  void note_if_emptied(size_t index);
 
   limits limits_;
   std::vector<level> levels_; // [0] holds priority 1, the highest
+  uint32_t nonempty_ = 0;     // bit i: levels_[i] holds a request
   size_t waiting_requests_ = 0;
   int64_t waiting_rows_ = 0;
 };
