@@ -3,8 +3,9 @@
 // one row) with two priority levels. A flood of low-priority requests fills
 // the queue; one high-priority request sent behind it is answered after at
 // most the batch that was running when it arrived, through the v1 API and
-// the Open Inference Protocol alike. Without a priority the same request
-// waits behind the flood, which shows what the first assertion measures.
+// the Open Inference Protocol alike, and as an async job. Without a priority
+// the same request waits behind the flood, which shows what the first
+// assertion measures.
 // Ordering and counts are asserted, not latencies (two shared cores).
 
 #include <gtest/gtest.h>
@@ -90,10 +91,33 @@ protected:
     return testing::post_json(client, d.path, body.dump());
   }
 
+  /// Submits a v1 job with priority 1 and waits for it; 200 once succeeded.
+  int run_high_priority_job() const {
+    auto client = server_->client();
+    auto body = with_priority(v1_door.body(100), json(1));
+    auto submitted = testing::post_json(client, "/api/v1/models/slow/jobs", body.dump());
+    if (submitted.status != 202)
+      return submitted.status;
+    const auto location = "/api/v1/jobs/" + submitted.body["job_id"].get<std::string>();
+    for (int attempt = 0; attempt < 6000; ++attempt) {
+      auto answer = testing::get_json(client, location);
+      if (answer.status != 202)
+        return answer.body["status"] == "succeeded" ? 200 : 500;
+      std::this_thread::sleep_for(10ms);
+    }
+    return 0;
+  }
+
   /// Sends flood_size low-priority requests (no priority, the lowest level
   /// by name, and one above the levels: all the lowest), waits until all but
   /// the running one are queued, then sends one request with `priority`.
   race flood_then_one(const door& d, std::optional<json> priority) const {
+    return flood_then(
+        d, [&] { return post(d, with_priority(d.body(100), priority)).status; });
+  }
+
+  /// The flood of flood_then_one, then `send_last`, which returns a status.
+  race flood_then(const door& d, const std::function<int()>& send_last) const {
     const std::optional<json> low_spellings[] = {std::nullopt, json(2), json(9)};
     std::atomic<int> answered{0};
     std::atomic<int> ok{0};
@@ -109,7 +133,7 @@ protected:
         testing::poll_until([&] { return queue_depth() >= flood_size - 1; }, 60s);
     if (result.flood_queued) {
       const int answered_at_send = answered;
-      result.last_status = post(d, with_priority(d.body(100), priority)).status;
+      result.last_status = send_last();
       result.answered_before = answered - answered_at_send;
     }
     for (auto& thread : flood)
@@ -133,6 +157,15 @@ TEST_F(priority_e2e, a_high_priority_request_overtakes_a_low_priority_flood) {
     EXPECT_LE(result.answered_before, 2);
     EXPECT_EQ(result.flood_ok, flood_size);
   }
+}
+
+TEST_F(priority_e2e, a_high_priority_job_overtakes_a_low_priority_flood) {
+  auto result = flood_then(v1_door, [&] { return run_high_priority_job(); });
+  ASSERT_TRUE(result.flood_queued) << "the flood never filled the queue";
+  EXPECT_EQ(result.last_status, 200);
+  // As above, plus one row that may end while the job's answer is polled.
+  EXPECT_LE(result.answered_before, 3);
+  EXPECT_EQ(result.flood_ok, flood_size);
 }
 
 TEST_F(priority_e2e, without_a_priority_the_same_request_waits_behind_the_flood) {
