@@ -18,9 +18,9 @@
 //   rows from the highest level that has any, first in first out within a
 //   level (Triton's `priority_levels`, with its default level the lowest).
 // - Starvation bound: a request that has waited max_priority_wait is taken
-//   before every level, oldest first. So a low-priority request waits at most
-//   max_priority_wait, plus the batches already running, however many
-//   higher-priority requests keep arriving; under that bound the order is by
+//   before every level, oldest first. So once a request has waited that long,
+//   nothing that arrived after it goes before it, however many
+//   higher-priority requests keep arriving; below the bound the order is by
 //   priority.
 // - A request whose deadline has passed before any of its rows was taken is
 //   dropped by expire(), whatever its priority; one already (partly) taken
