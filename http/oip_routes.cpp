@@ -32,12 +32,10 @@ void infer(const route_context& context, const httplib::Request& req,
         parse_inference_header_length(req.get_header_value(header_length_field));
   auto model = value_or_throw(context.directory->find(req.matches[1]));
   auto request = parse_oip_infer_request(body, json_length, model->spec, context.limits);
-  // request.priority is parsed but not carried: predict_request has no
-  // priority.
   auto deadline = started + std::chrono::milliseconds{request.timeout_ms};
-  auto reply = ask_prediction(
-      context.system, *model,
-      predict_request{pinned, std::move(request.input), remaining(deadline).count()});
+  predict_request call{pinned, std::move(request.input), remaining(deadline).count()};
+  call.priority = request.priority;
+  auto reply = ask_prediction(context.system, *model, std::move(call));
   set_reply_headers(res, reply);
   auto answer = format_oip_infer_reply(reply, model->spec, request);
   res.status = 200;
