@@ -320,6 +320,7 @@ private:
     if (timeout.count() <= 0)
       throw api_error{ec::deadline_exceeded, "the call's deadline has passed", {}};
     predict_request prediction{pinned, std::move(parsed_.input), timeout.count()};
+    prediction.priority = parsed_.priority;
     prediction.cancel_key = cancel_key_ = next_cancel_key();
     ask_async<predict_reply>(
         context.system, model_->predictor, timeout + reply_grace,

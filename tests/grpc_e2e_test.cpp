@@ -47,6 +47,13 @@ struct grpc_server {
     testing::copy_model("affine", repository.path());
     fs::copy(testing::test_repository() / "slow", repository.path() / "slow",
              fs::copy_options::recursive);
+    // Two priority levels, and no starvation bound within a test's time.
+    testing::write_file(repository.path() / "slow" / "config.json", R"({
+      "input": {"type": "tensor", "shape": [4]},
+      "output": {"type": "raw"},
+      "batching": {"max_batch_size": 1, "max_queue_delay_us": 0, "max_queue_size": 64,
+                   "priority_levels": 2, "max_priority_wait_us": 600000000},
+      "instances": 1})");
     std::vector<std::string> args{"--model-repository", repository.path().string(),
                                   "--grpc-port", std::to_string(grpc_port)};
     args.insert(args.end(), extra.begin(), extra.end());
@@ -70,7 +77,9 @@ class grpc_e2e_test : public ::testing::Test {
 protected:
   static void SetUpTestSuite() {
     stubs_ = new grpc_stubs;
-    server_ = new grpc_server;
+    // The scenarios poll /metrics and send floods: no per-client rate limit
+    // (keys_and_rate_limits_hold_on_the_grpc_door has its own server).
+    server_ = new grpc_server{{"--anonymous-rate-per-s", "0"}};
   }
   static void TearDownTestSuite() {
     delete server_;
@@ -144,6 +153,11 @@ TEST_F(grpc_e2e_test, a_cancelled_call_withdraws_its_request) {
                before + 1;
       },
       10s));
+}
+
+TEST_F(grpc_e2e_test, a_high_priority_call_overtakes_a_low_priority_flood) {
+  expect_ok(run_client(*server_, "priority",
+                       {"http://127.0.0.1:" + std::to_string(server_->process->port())}));
 }
 
 TEST_F(grpc_e2e_test, keys_and_rate_limits_hold_on_the_grpc_door) {

@@ -238,6 +238,44 @@ def cancel():
     assert running.result().model_name == "slow"
 
 
+def queue_depth(http_base, model):
+    import requests
+    text = requests.get(http_base + "/metrics").text
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("actorserve_queue_depth{")
+               and 'model="%s"' % model in line)
+
+
+def overtaken(http_base, priority):
+    """Floods `slow` with 10 one-row calls of the lowest priority, then sends
+    one with `priority` (as tritonclient sends it: uint64_param) while at
+    least 7 wait; returns how many of the flood were answered while it
+    waited."""
+    flood = [STUB.ModelInfer.future(slow_request(1)) for _ in range(10)]
+    deadline = time.monotonic() + 60
+    while queue_depth(http_base, "slow") < 7:
+        assert time.monotonic() < deadline, "the flood never filled the queue"
+        time.sleep(0.02)
+    last = slow_request(1)
+    if priority:
+        last.parameters["priority"].uint64_param = priority
+    before = sum(f.done() for f in flood)
+    STUB.ModelInfer(last)
+    answered = sum(f.done() for f in flood) - before
+    for call in flood:
+        call.result()
+    return answered
+
+
+def priority(http_base):
+    # The running row and at most one that started while the call travelled.
+    answered = overtaken(http_base, 1)
+    assert answered <= 2, answered
+    # Without a priority the same call waits behind the flood.
+    answered = overtaken(http_base, 0)
+    assert answered >= 6, answered
+
+
 def drain(ready_file):
     # A call in flight when SIGTERM arrives still gets its answer.
     call = STUB.ModelInfer.future(slow_request(16))
@@ -256,7 +294,7 @@ def drain(ready_file):
 
 
 SCENARIOS = {"metadata": metadata, "affine": affine, "digits": digits,
-             "errors": errors, "auth": auth, "deadline": deadline, "cancel": cancel,
+             "errors": errors, "auth": auth, "priority": priority, "deadline": deadline, "cancel": cancel,
              "drain": drain}
 SCENARIOS[SCENARIO](*ARGS)
 print("ok")
