@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <limits>
-#include <optional>
 
 #include "protocols/oip_model_tensors.hpp"
 
@@ -76,21 +75,10 @@ int32_t parse_outputs(const ModelInferRequest& request) {
 }
 
 int find_model_input(const ModelInferRequest& request, const input_spec& input) {
-  const auto expected = standard_input_name(input);
-  std::optional<int> found;
-  for (int i = 0; i < request.inputs_size(); ++i) {
-    const auto& name = request.inputs(i).name();
-    if (name != expected)
-      fail(ec::invalid_request, input_field(i) + ".name",
-           "unknown input '" + key_text(name) + "' (this model takes '" + expected +
-               "')");
-    if (found)
-      fail(ec::invalid_request, input_field(i), "input '" + expected + "' given twice");
-    found = i;
-  }
-  if (!found)
-    fail(ec::invalid_request, "inputs", "input '" + expected + "' is required");
-  return *found;
+  std::vector<std::string_view> names;
+  for (const auto& tensor : request.inputs())
+    names.push_back(tensor.name());
+  return static_cast<int>(oip_model_input(names, input));
 }
 
 /// Converts the typed contents of `type` (the field the protocol assigns to

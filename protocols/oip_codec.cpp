@@ -105,25 +105,16 @@ size_t find_model_input(const json* inputs, const input_spec& input) {
     fail(ec::invalid_request, "inputs", "required");
   if (!inputs->is_array())
     fail(ec::invalid_request, "inputs", "must be an array");
-  const auto expected = standard_input_name(input);
-  std::optional<size_t> found;
+  std::vector<std::string_view> names;
   for (size_t i = 0; i < inputs->size(); ++i) {
     const auto& item = (*inputs)[i];
     const auto* name = item.is_object() ? find_member(item, "name") : nullptr;
     if (name == nullptr || !name->is_string())
       fail(ec::invalid_request, input_field(i),
            "must be an object with a string \"name\"");
-    if (*name != expected)
-      fail(ec::invalid_request, input_field(i) + ".name",
-           "unknown input '" + key_text(name->get<std::string>()) +
-               "' (this model takes '" + expected + "')");
-    if (found)
-      fail(ec::invalid_request, input_field(i), "input '" + expected + "' given twice");
-    found = i;
+    names.push_back(name->get_ref<const std::string&>());
   }
-  if (!found)
-    fail(ec::invalid_request, "inputs", "input '" + expected + "' is required");
-  return *found;
+  return oip_model_input(names, input);
 }
 
 // The batch size, after checking `shape` against the model's input.

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cstring>
+#include <optional>
 
 namespace actorserve {
 
@@ -25,6 +26,25 @@ void append_fp32_little_endian(std::string& out, const std::vector<float>& value
 }
 
 } // namespace
+
+size_t oip_model_input(const std::vector<std::string_view>& names,
+                       const input_spec& input) {
+  const auto expected = standard_input_name(input);
+  std::optional<size_t> found;
+  for (size_t i = 0; i < names.size(); ++i) {
+    const auto field = "inputs[" + std::to_string(i) + "]";
+    if (names[i] != expected)
+      fail(ec::invalid_request, field + ".name",
+           "unknown input '" + key_text(std::string{names[i]}) + "' (this model takes '" +
+               expected + "')");
+    if (found)
+      fail(ec::invalid_request, field, "input '" + expected + "' given twice");
+    found = i;
+  }
+  if (!found)
+    fail(ec::invalid_request, "inputs", "input '" + expected + "' is required");
+  return *found;
+}
 
 size_t oip_batch_size(const std::vector<int64_t>& shape, const input_spec& input,
                       const std::string& field, const request_limits& limits) {

@@ -19,6 +19,12 @@
 
 namespace actorserve {
 
+/// The index of the model's one input among the request's input `names`
+/// (in request order): an unknown name, the input given twice or not at all
+/// is invalid_request.
+size_t oip_model_input(const std::vector<std::string_view>& names,
+                       const input_spec& input);
+
 /// The batch size of an input of `shape` for the model's input: the shape
 /// must be [N, ...input.shape] ([N] for images) with 0 < N <= max_instances.
 size_t oip_batch_size(const std::vector<int64_t>& shape, const input_spec& input,

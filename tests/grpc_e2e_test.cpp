@@ -45,15 +45,7 @@ struct grpc_server {
       : grpc_port(testing::free_port()) {
     testing::copy_model("digits", repository.path(), {"1"});
     testing::copy_model("affine", repository.path());
-    fs::copy(testing::test_repository() / "slow", repository.path() / "slow",
-             fs::copy_options::recursive);
-    // Two priority levels, and no starvation bound within a test's time.
-    testing::write_file(repository.path() / "slow" / "config.json", R"({
-      "input": {"type": "tensor", "shape": [4]},
-      "output": {"type": "raw"},
-      "batching": {"max_batch_size": 1, "max_queue_delay_us": 0, "max_queue_size": 64,
-                   "priority_levels": 2, "max_priority_wait_us": 600000000},
-      "instances": 1})");
+    testing::copy_prioritised_slow_model(repository.path());
     std::vector<std::string> args{"--model-repository", repository.path().string(),
                                   "--grpc-port", std::to_string(grpc_port)};
     args.insert(args.end(), extra.begin(), extra.end());

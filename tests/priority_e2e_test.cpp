@@ -65,14 +65,7 @@ class priority_e2e : public ::testing::Test {
 protected:
   /// `slow` with two levels and a starvation bound far beyond the test.
   void SetUp() override {
-    fs::copy(testing::test_repository() / "slow", repository_.path() / "slow",
-             fs::copy_options::recursive);
-    testing::write_file(repository_.path() / "slow" / "config.json", R"({
-      "input": {"type": "tensor", "shape": [4]},
-      "output": {"type": "raw"},
-      "batching": {"max_batch_size": 1, "max_queue_delay_us": 0, "max_queue_size": 64,
-                   "priority_levels": 2, "max_priority_wait_us": 600000000},
-      "instances": 1})");
+    testing::copy_prioritised_slow_model(repository_.path());
     server_ = std::make_unique<testing::server_process>(
         std::vector<std::string>{"--model-repository", repository_.path().string(),
                                  "--anonymous-rate-per-s", "0", "--http-threads", "32"});

@@ -57,6 +57,16 @@ fs::path test_repository() {
   return fs::path{ACTORSERVE_MODELS_DIR} / "test-repository";
 }
 
+void copy_prioritised_slow_model(const fs::path& target) {
+  fs::copy(test_repository() / "slow", target / "slow", fs::copy_options::recursive);
+  write_file(target / "slow" / "config.json", R"({
+      "input": {"type": "tensor", "shape": [4]},
+      "output": {"type": "raw"},
+      "batching": {"max_batch_size": 1, "max_queue_delay_us": 0, "max_queue_size": 64,
+                   "priority_levels": 2, "max_priority_wait_us": 600000000},
+      "instances": 1})");
+}
+
 void copy_model(const std::string& model, const fs::path& target,
                 const std::vector<std::string>& versions) {
   auto source = generated_repository() / model;

@@ -47,6 +47,11 @@ std::filesystem::path test_repository();
 void copy_model(const std::string& model, const std::filesystem::path& target,
                 const std::vector<std::string>& versions = {});
 
+/// The `slow` test model (test_repository()) copied into `target` with one
+/// row per batch, two priority levels and no starvation bound within a
+/// test's time: what the priority tests flood.
+void copy_prioritised_slow_model(const std::filesystem::path& target);
+
 void write_file(const std::filesystem::path& file, const std::string& content);
 std::string read_file(const std::filesystem::path& file);
 std::string base64_encode(const std::string& bytes);
