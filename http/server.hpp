@@ -12,6 +12,7 @@
 #include <atomic>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <caf/actor_system.hpp>
 
@@ -28,6 +29,7 @@ class model_health_view;
 class metrics;
 class rate_limiter;
 struct route_context;
+struct route_pattern;
 
 class http_server {
 public:
@@ -48,6 +50,9 @@ public:
 
   /// Closes the listener; requests in flight finish, then serve() returns.
   void stop();
+
+  /// Every route installed, in order (method and cpp-httplib path pattern).
+  std::vector<route_pattern> routes() const;
 
 private:
   void install_routes();
