@@ -1,6 +1,9 @@
 #include "telemetry/metrics_snapshot.hpp"
 
+#include <cmath>
+
 #include <prometheus/metric_family.h>
+#include <prometheus/registry.h>
 
 #include "telemetry/metrics.hpp"
 
