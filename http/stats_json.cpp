@@ -11,7 +11,7 @@ namespace {
 
 using json = nlohmann::json;
 
-/// The samples of one family ("" label filter = all), or none.
+/// The samples of one family, or none while it has no series.
 const std::vector<metric_sample>& family(const metrics_snapshot& metrics,
                                          std::string_view name) {
   static const std::vector<metric_sample> none;
