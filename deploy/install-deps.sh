@@ -46,6 +46,9 @@ packages=(
     # deployment tests: real nginx for blue-green, promtool (prometheus),
     # systemd-analyze, shellcheck, the compose file's YAML
     nginx systemd shellcheck python3-yaml
+    # operator-page tests (tests/browser/): a real browser and node for
+    # playwright-core and the OpenAPI validator (npm ci in the build dir)
+    chromium nodejs
 )
 bench_packages=(
     # benchmark: load generator and the Python baseline server
@@ -71,6 +74,11 @@ missing=()
 for pkg in "${packages[@]}"; do
     is_installed "$pkg" || missing+=("$pkg")
 done
+# Debian's nodejs comes without npm; other builds of nodejs bring their own
+# (and conflict with Debian's npm package).
+if ! command -v npm >/dev/null; then
+    missing+=(npm)
+fi
 
 if (( ${#missing[@]} == 0 )); then
     echo "install-deps: all ${#packages[@]} packages already installed"

@@ -54,6 +54,30 @@ std::string peer_address(const std::string& peer) {
   return address.substr(0, address.rfind(':'));
 }
 
+/// The HTTP status class a call's status is counted under in the per-model
+/// prediction metrics, which every door shares.
+int http_status_of(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::OK:
+      return 200;
+    case grpc::StatusCode::CANCELLED:
+      return 499;
+    case grpc::StatusCode::INVALID_ARGUMENT:
+    case grpc::StatusCode::NOT_FOUND:
+    case grpc::StatusCode::UNAUTHENTICATED:
+    case grpc::StatusCode::PERMISSION_DENIED:
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      return 400;
+    case grpc::StatusCode::UNAVAILABLE:
+      return 503;
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return 504;
+    default:
+      return 500;
+  }
+}
+
 /// What a call's record needs: which RPC, since when, for whom.
 struct call_info {
   size_t rpc;
@@ -68,13 +92,17 @@ struct call_info {
 class grpc_door::service final : public inference::GRPCInferenceService::CallbackService {
 public:
   service(const route_context& context, metrics& stats)
-      : context_(context), stats_(*stats.registry()) {}
+      : context_(context), metrics_(stats), stats_(*stats.registry()) {}
 
   /// Ends a call: its status to the client, its metrics and access log line.
   void finish(ServerUnaryReactor* reactor, const call_info& call,
               const grpc::Status& status, const std::string& version = {}) {
     auto seconds = std::chrono::duration<double>(clock::now() - call.started).count();
     stats_.observe(call.rpc, status.error_code(), seconds);
+    // Only models the server hosts: a client's unknown name adds no series.
+    if (call.rpc == model_infer && context_.directory->find(call.model))
+      metrics_.observe_model_request(call.model, http_status_of(status.error_code()),
+                                     seconds);
     if (spdlog::should_log(spdlog::level::info))
       log_event(spdlog::level::info, "access",
                 {{"protocol", "oip-grpc"},
@@ -265,6 +293,7 @@ private:
   }
 
   const route_context& context_;
+  metrics& metrics_;
   grpc_metrics stats_;
 };
 

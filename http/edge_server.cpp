@@ -332,4 +332,42 @@ void edge_server::drain() {
   pool_->shutdown();
 }
 
+edge_server& edge_server::Get(const std::string& pattern, Handler handler) {
+  routes_.push_back({"GET", pattern});
+  httplib::Server::Get(pattern, std::move(handler));
+  return *this;
+}
+
+edge_server& edge_server::Post(const std::string& pattern, Handler handler) {
+  routes_.push_back({"POST", pattern});
+  httplib::Server::Post(pattern, std::move(handler));
+  return *this;
+}
+
+edge_server& edge_server::Post(const std::string& pattern,
+                               HandlerWithContentReader handler) {
+  routes_.push_back({"POST", pattern});
+  httplib::Server::Post(pattern, std::move(handler));
+  return *this;
+}
+
+edge_server& edge_server::Put(const std::string& pattern, Handler handler) {
+  routes_.push_back({"PUT", pattern});
+  httplib::Server::Put(pattern, std::move(handler));
+  return *this;
+}
+
+edge_server& edge_server::Put(const std::string& pattern,
+                              HandlerWithContentReader handler) {
+  routes_.push_back({"PUT", pattern});
+  httplib::Server::Put(pattern, std::move(handler));
+  return *this;
+}
+
+edge_server& edge_server::Delete(const std::string& pattern, Handler handler) {
+  routes_.push_back({"DELETE", pattern});
+  httplib::Server::Delete(pattern, std::move(handler));
+  return *this;
+}
+
 } // namespace actorserve

@@ -32,6 +32,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <httplib.h>
 
@@ -42,6 +43,13 @@ namespace actorserve {
 class connection_parker;
 struct edge_connection;
 class request_pool;
+
+/// A route as installed: its method and cpp-httplib's path pattern (a regular
+/// expression such as "/v2/models/([^/]+)").
+struct route_pattern {
+  std::string method;
+  std::string pattern;
+};
 
 class edge_server : public httplib::Server {
 public:
@@ -87,6 +95,18 @@ public:
   /// Open client connections, idle ones included.
   size_t open_connections() const;
 
+  /// Every route installed so far, in order: what the OpenAPI document must
+  /// describe (tests compare the two).
+  const std::vector<route_pattern>& routes() const { return routes_; }
+
+  // cpp-httplib's route installers, each recording its route first.
+  edge_server& Get(const std::string& pattern, Handler handler);
+  edge_server& Post(const std::string& pattern, Handler handler);
+  edge_server& Post(const std::string& pattern, HandlerWithContentReader handler);
+  edge_server& Put(const std::string& pattern, Handler handler);
+  edge_server& Put(const std::string& pattern, HandlerWithContentReader handler);
+  edge_server& Delete(const std::string& pattern, Handler handler);
+
 private:
   bool process_and_close_socket(socket_t sock) override;
   /// Serves the requests waiting on a connection; on a worker.
@@ -104,6 +124,7 @@ private:
   refusal_observer on_refusal_;
   std::unique_ptr<connection_parker> parker_;
   std::unique_ptr<request_pool> pool_;
+  std::vector<route_pattern> routes_;
 };
 
 /// A random request id (32 hex digits), for responses without the client's.

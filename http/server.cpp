@@ -75,6 +75,15 @@ std::string_view protocol_of(std::string_view route) {
   return "server";
 }
 
+/// Routes whose requests are a model's predictions, counted per model.
+bool is_prediction_route(std::string_view route) {
+  auto ends_with = [route](std::string_view suffix) {
+    return route.size() >= suffix.size() &&
+           route.substr(route.size() - suffix.size()) == suffix;
+  };
+  return ends_with("/predict") || ends_with(":predict") || ends_with("/infer");
+}
+
 /// The access log line and metrics of a request.
 void record_access(metrics& stats, const std::string& request_id,
                    const std::string& client_ip, const std::string& method,
@@ -137,6 +146,10 @@ void http_server::stop() {
   server_->stop();
 }
 
+std::vector<route_pattern> http_server::routes() const {
+  return server_->routes();
+}
+
 void http_server::install_routes() {
   auto& server = *server_;
   context_ = std::make_unique<route_context>(route_context{
@@ -174,6 +187,9 @@ void http_server::install_routes() {
     auto model = route.find("{model}") != std::string::npos && req.matches.size() > 1
                      ? std::string{req.matches[1]}.substr(0, 128)
                      : std::string{};
+    // Only models the server hosts: a client's unknown name adds no series.
+    if (!model.empty() && is_prediction_route(route) && directory_->find(model))
+      stats_->observe_model_request(model, res.status, seconds);
     record_access(*stats_, res.get_header_value(request_id_header), gate.client_ip(req),
                   req.method, route, model, res.get_header_value("X-Model-Version"),
                   res.status, seconds, body_bytes);
@@ -183,8 +199,10 @@ void http_server::install_routes() {
   install_oip_routes(server, *context_);
   install_tfserving_routes(server, *context_);
 
+  auto metrics_viewer = options_.metrics_require_key ? access::predict : access::open;
+  install_operator_routes(server, *context_, *stats_, metrics_viewer);
   server.Get("/metrics",
-             guarded(gate, options_.metrics_require_key ? access::predict : access::open,
+             guarded(gate, metrics_viewer,
                      [this](const httplib::Request&, httplib::Response& res) {
                        if (auto jobs = ask<int64_t>(system_, jobs_, control_timeout,
                                                     atom::stats_v))

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <caf/actor_system.hpp>
 
@@ -28,6 +29,7 @@ class model_health_view;
 class metrics;
 class rate_limiter;
 struct route_context;
+struct route_pattern;
 
 class http_server {
 public:
@@ -52,6 +54,9 @@ public:
   /// What the routes share (gate, limits, actors), for the other doors
   /// (grpc/) to serve through the same: valid while the server lives.
   const route_context& context() const { return *context_; }
+
+  /// Every route installed, in order (method and cpp-httplib path pattern).
+  std::vector<route_pattern> routes() const;
 
 private:
   void install_routes();

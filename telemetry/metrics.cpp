@@ -42,10 +42,13 @@ constexpr size_t route_index(std::string_view name) {
 }
 
 // clang-format off
-constexpr std::array<route, 29> routes{{
+constexpr std::array<route, 32> routes{{
   {"GET", 1, {"health"}, route_index("/health")},
   {"GET", 1, {"ready"}, route_index("/ready")},
   {"GET", 1, {"metrics"}, route_index("/metrics")},
+  {"GET", 1, {"dashboard"}, route_index("/dashboard")},
+  {"GET", 3, {"api", "v1", "stats"}, route_index("/api/v1/stats")},
+  {"GET", 1, {"openapi.json"}, route_index("/openapi.json")},
   {"GET", 3, {"api", "v1", "models"}, route_index("/api/v1/models")},
   {"GET", 4, {"api", "v1", "models", ""}, route_index("/api/v1/models/{model}")},
   {"POST", 5, {"api", "v1", "models", "", "predict"},
@@ -162,6 +165,18 @@ constexpr std::array<std::string_view, 4> rejection_reasons{"overloaded", "rate_
 
 constexpr std::array<std::string_view, 2> cancel_reasons{"client_gone", "other"};
 
+constexpr std::array<std::string_view, 4> status_codes{"2xx", "4xx", "5xx", "other"};
+
+size_t status_code_index(int status) {
+  if (status >= 200 && status < 300)
+    return 0;
+  if (status >= 400 && status < 500)
+    return 1;
+  if (status >= 500 && status < 600)
+    return 2;
+  return 3;
+}
+
 /// The index of `reason` in `reasons`, whose last entry ("other") takes any
 /// reason not listed: labels stay bounded whatever the caller passes.
 template <size_t N>
@@ -251,6 +266,16 @@ metrics::metrics() : registry_{std::make_shared<prometheus::Registry>()} {
   for (size_t i = 0; i < route_templates.size(); ++i)
     request_latency_[i] =
         &latency.Add({{"endpoint", std::string{route_templates[i]}}}, request_buckets());
+
+  model_requests_ = &prometheus::BuildCounter()
+                         .Name("actorserve_model_requests_total")
+                         .Help("Prediction requests by model and status class")
+                         .Register(registry);
+  model_request_seconds_ =
+      &prometheus::BuildHistogram()
+           .Name("actorserve_model_request_seconds")
+           .Help("Prediction request latency in seconds by model, as the edge saw it")
+           .Register(registry);
 
   inference_ = &prometheus::BuildHistogram()
                     .Name("actorserve_inference_seconds")
@@ -344,6 +369,32 @@ void metrics::observe_request(std::string_view method, std::string_view endpoint
   auto route = endpoint_index(endpoint);
   request_counter(method_index(method), route, http_status).Increment();
   request_latency_[route]->Observe(sane(seconds));
+}
+
+void metrics::observe_model_request(const std::string& model, int http_status,
+                                    double seconds) {
+  auto code = status_code_index(http_status);
+  {
+    std::shared_lock lock{model_requests_mutex_};
+    if (auto found = model_request_series_.find(model);
+        found != model_request_series_.end()) {
+      found->second.by_code[code]->Increment();
+      found->second.latency->Observe(sane(seconds));
+      return;
+    }
+  }
+  std::unique_lock lock{model_requests_mutex_};
+  auto [slot, added] = model_request_series_.try_emplace(model);
+  if (added) {
+    auto name = utf8_label(model);
+    for (size_t c = 0; c < status_codes.size(); ++c)
+      slot->second.by_code[c] = &model_requests_->Add(
+          {{"model", name}, {"code", std::string{status_codes[c]}}});
+    slot->second.latency =
+        &model_request_seconds_->Add({{"model", name}}, model_time_buckets());
+  }
+  slot->second.by_code[code]->Increment();
+  slot->second.latency->Observe(sane(seconds));
 }
 
 metrics::model_series& metrics::series_for(const std::string& model,

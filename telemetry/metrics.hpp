@@ -24,6 +24,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "telemetry/metrics_snapshot.hpp"
+
 namespace prometheus {
 class Counter;
 class Gauge;
@@ -35,10 +37,13 @@ template <typename T> class Family;
 namespace actorserve {
 
 /// Every value route_template() can return, "unmatched" last.
-inline constexpr std::array<std::string_view, 29> route_templates{
+inline constexpr std::array<std::string_view, 32> route_templates{
     "/health",
     "/ready",
     "/metrics",
+    "/dashboard",
+    "/api/v1/stats",
+    "/openapi.json",
     "/api/v1/models",
     "/api/v1/models/{model}",
     "/api/v1/models/{model}/predict",
@@ -93,6 +98,12 @@ public:
   void observe_request(std::string_view method, std::string_view endpoint,
                        int http_status, double seconds);
 
+  /// A prediction request of a model (v1 predict, OIP infer, TF Serving
+  /// predict): actorserve_model_requests_total{model,code} (code "2xx",
+  /// "4xx", "5xx" or "other") and actorserve_model_request_seconds{model}.
+  /// `model` must be one the server hosts (see the class comment).
+  void observe_model_request(const std::string& model, int http_status, double seconds);
+
   /// One forward call: actorserve_inference_seconds, actorserve_batch_size and
   /// actorserve_queue_wait_seconds{model,version}.
   void observe_inference(const std::string& model, const std::string& version,
@@ -122,7 +133,15 @@ public:
   /// The registry, for the metrics of other parts (telemetry/grpc_metrics.hpp).
   std::shared_ptr<prometheus::Registry> registry() const;
 
+  /// Every series as plain numbers (telemetry/metrics_snapshot.hpp).
+  metrics_snapshot snapshot() const;
+
 private:
+  struct model_request_series {
+    std::array<prometheus::Counter*, 4> by_code; // 2xx, 4xx, 5xx, other
+    prometheus::Histogram* latency;
+  };
+
   struct model_series {
     prometheus::Histogram* inference;
     prometheus::Histogram* batch_size;
@@ -143,6 +162,11 @@ private:
   std::array<prometheus::Histogram*, route_templates.size()> request_latency_{};
   mutable std::shared_mutex requests_mutex_;
   std::unordered_map<uint32_t, prometheus::Counter*> request_counters_;
+
+  prometheus::Family<prometheus::Counter>* model_requests_;
+  prometheus::Family<prometheus::Histogram>* model_request_seconds_;
+  mutable std::shared_mutex model_requests_mutex_;
+  std::map<std::string, model_request_series, std::less<>> model_request_series_;
 
   prometheus::Family<prometheus::Histogram>* inference_;
   prometheus::Family<prometheus::Histogram>* batch_size_;

@@ -123,6 +123,9 @@ TEST(RouteTemplate, EveryTemplateIsReachable) {
     for (auto path : {"/health",
                       "/ready",
                       "/metrics",
+                      "/dashboard",
+                      "/api/v1/stats",
+                      "/openapi.json",
                       "/api/v1/models",
                       "/api/v1/models/m",
                       "/api/v1/models/m/predict",
@@ -489,6 +492,26 @@ TEST(Metrics, CancellationsPerModelAndReason) {
   // Both reasons of a model exist, at zero, once the model is seen.
   EXPECT_EQ(sample(text, family + "{model=\"affine\",reason=\"other\"}"), 0);
   EXPECT_EQ(count_lines(text, family + "{"), 4u);
+}
+
+TEST(Metrics, PredictionsPerModelByStatusClass) {
+  metrics m;
+  m.observe_model_request("digits", 200, 0.002);
+  m.observe_model_request("digits", 204, 0.002);
+  m.observe_model_request("digits", 404, 0.001);
+  m.observe_model_request("digits", 503, 0.001);
+  m.observe_model_request("digits", 302, 0.001);
+  m.observe_model_request("digits", -1, -5); // bounded labels, no negative sum
+  auto text = m.render();
+  const std::string family = "actorserve_model_requests_total";
+  EXPECT_EQ(sample(text, family + "{code=\"2xx\",model=\"digits\"}"), 2);
+  EXPECT_EQ(sample(text, family + "{code=\"4xx\",model=\"digits\"}"), 1);
+  EXPECT_EQ(sample(text, family + "{code=\"5xx\",model=\"digits\"}"), 1);
+  EXPECT_EQ(sample(text, family + "{code=\"other\",model=\"digits\"}"), 2);
+  EXPECT_EQ(count_lines(text, family + "{"), 4u);
+  EXPECT_EQ(sample(text, "actorserve_model_request_seconds_count{model=\"digits\"}"), 6);
+  EXPECT_NEAR(sample(text, "actorserve_model_request_seconds_sum{model=\"digits\"}"),
+              0.007, 1e-9);
 }
 
 TEST(Metrics, PromtoolAcceptsTheExposition) {
