@@ -11,7 +11,8 @@
 # if they are missing. Needs root for both, or a running engine and the images.
 #
 # The image stays (tagged ACTORSERVE_TEST_IMAGE) so that the next run builds
-# from its cache; the image it replaces is removed.
+# from its cache; the image it replaces is removed, with the engine's dangling
+# images (vfs stores every layer whole: a build stage left behind is gigabytes).
 #
 # Usage: tests/docker_image_test.sh
 # Environment: DOCKER (docker), ACTORSERVE_TEST_IMAGE (actorserve:test),
@@ -86,9 +87,11 @@ build_image() {
         fail "docker build failed"
     }
     build_seconds=$((SECONDS - began))
-    # The image this build replaced (its build cache stays with the new one).
+    # The image this build replaced, and the build stage it left behind
+    # (untagged, unused: dangling); the new image's cache stays.
     if [[ -n "$previous" && "$previous" != $("$docker" image inspect --format '{{.Id}}' "$image") ]]; then
         "$docker" image rm "$previous" >/dev/null 2>&1 || true
+        "$docker" image prune --force >/dev/null 2>&1 || true
     fi
     local bytes
     bytes=$("$docker" image inspect --format '{{.Size}}' "$image")
