@@ -10,9 +10,9 @@
 # makes the debian:bookworm(-slim) base images with deploy/make-base-image.sh
 # if they are missing. Needs root for both, or a running engine and the images.
 #
-# The image stays (tagged ACTORSERVE_TEST_IMAGE) so that the next run builds
-# from its cache; the image it replaces is removed, with the engine's dangling
-# images (vfs stores every layer whole: a build stage left behind is gigabytes).
+# The image and its build stage stay (tagged ACTORSERVE_TEST_IMAGE and
+# ACTORSERVE_TEST_IMAGE-build) so that the next run builds from their cache;
+# the engine's dangling images (what earlier runs left) are pruned.
 #
 # Usage: tests/docker_image_test.sh
 # Environment: DOCKER (docker), ACTORSERVE_TEST_IMAGE (actorserve:test),
@@ -77,26 +77,30 @@ ensure_dockerd() {
 # not ignored ones: no build folders, no generated models), streamed as a tar
 # so that every builder (legacy or BuildKit) gets the same files.
 build_image() {
-    local began=$SECONDS previous
-    previous=$("$docker" image inspect --format '{{.Id}}' "$image" 2>/dev/null || true)
-    (cd "$root" && git ls-files -z --cached --others --exclude-standard) >"$work/context"
-    tar -C "$root" --null --ignore-failed-read -T "$work/context" -cf - 2>/dev/null |
-        nice -n 10 "$docker" build --network host -f deploy/Dockerfile -t "$image" - \
-            >"$work/build.log" 2>&1 || {
-        tail -n 40 "$work/build.log" >&2
-        fail "docker build failed"
-    }
+    local began=$SECONDS
+    (cd "$root" && git ls-files -z --cached --others --exclude-standard) >"$work/files"
+    tar -C "$root" --null --ignore-failed-read -T "$work/files" -cf "$work/context.tar" 2>/dev/null
+    # The build stage is tagged too (the legacy builder leaves it untagged), so
+    # that pruning the engine's dangling images below keeps this build's cache
+    # and drops the stages earlier runs left behind: vfs stores each layer
+    # whole, a build stage is gigabytes. The second build reuses the first.
+    local stage tag
+    for stage in build runtime; do
+        tag=$image
+        [[ $stage == build ]] && tag=$image-build
+        nice -n 10 "$docker" build --network host -f deploy/Dockerfile --target "$stage" \
+            -t "$tag" - <"$work/context.tar" \
+            >>"$work/build.log" 2>&1 || {
+            tail -n 40 "$work/build.log" >&2
+            fail "docker build --target $stage failed"
+        }
+    done
     build_seconds=$((SECONDS - began))
-    # The image this build replaced, and the build stage it left behind
-    # (untagged, unused: dangling); the new image's cache stays.
-    if [[ -n "$previous" && "$previous" != $("$docker" image inspect --format '{{.Id}}' "$image") ]]; then
-        "$docker" image rm "$previous" >/dev/null 2>&1 || true
-        "$docker" image prune --force >/dev/null 2>&1 || true
-    fi
+    "$docker" image prune --force >/dev/null 2>&1 || true
     local bytes
     bytes=$("$docker" image inspect --format '{{.Size}}' "$image")
     image_mb=$((bytes / 1000000))
-    log "built $image in ${build_seconds}s: ${image_mb} MB"
+    log "built $image (and its build stage, $image-build) in ${build_seconds}s: ${image_mb} MB"
     "$docker" history --format '{{.Size}}\t{{.CreatedBy}}' "$image" | cut -c1-110 | head -n 12
     (( image_mb <= max_mb )) || fail "the image is ${image_mb} MB, above ${max_mb} MB"
 }
