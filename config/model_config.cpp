@@ -353,6 +353,11 @@ batching_config parse_batching(const object_reader& in) {
                                   .value_or(config.max_queue_delay_us);
   config.max_queue_size =
       in.integer<int32_t>("max_queue_size", 1, 1'000'000).value_or(config.max_queue_size);
+  config.priority_levels =
+      in.integer<int32_t>("priority_levels", 1, 32).value_or(config.priority_levels);
+  config.max_priority_wait_us =
+      in.integer<int64_t>("max_priority_wait_us", 1, 600'000'000)
+          .value_or(config.max_priority_wait_us);
   return config;
 }
 
@@ -399,8 +404,9 @@ model_config parse_model_config(const json& document, const std::string& source)
       parse_input(root.object("input", {"type", "height", "width", "channels", "color",
                                         "scale", "mean", "std", "shape"}));
   config.output = parse_output(root.object("output", {"type", "top_k", "labels"}));
-  config.batching = parse_batching(root.object(
-      "batching", {"max_batch_size", "max_queue_delay_us", "max_queue_size"}));
+  config.batching = parse_batching(
+      root.object("batching", {"max_batch_size", "max_queue_delay_us", "max_queue_size",
+                               "priority_levels", "max_priority_wait_us"}));
   config.instances = root.integer<int32_t>("instances", 1, 64).value_or(config.instances);
   config.default_version = parse_default_version(root);
   config.traffic = parse_traffic(root);

@@ -33,6 +33,9 @@ packages=(
     libtorch-dev libcaf-dev libcpp-httplib-dev libopencv-dev libspdlog-dev
     nlohmann-json3-dev libgtest-dev libgmock-dev prometheus-cpp-dev libssl-dev
     libjemalloc-dev
+    # the gRPC door (grpc/): gRPC C++ and protobuf, and protoc with the gRPC
+    # plugins that compile grpc/inference.proto (C++ here, Python in tests)
+    libgrpc++-dev protobuf-compiler protobuf-compiler-grpc
     # libtorch links the system BLAS; Debian's default is the reference BLAS.
     # OpenBLAS (the OpenMP build, like libtorch's own threading) makes a
     # small-batch forward ~4x faster.
@@ -45,8 +48,8 @@ dev_packages=(
     ccache clang-format
     # the libFuzzer target (fuzz/run.sh): clang with its sanitizer runtimes
     clang
-    # tests / tools
-    curl prometheus
+    # tests / tools (Python clients: requests, grpcio with generated stubs)
+    curl prometheus python3-requests python3-grpcio python3-protobuf
     # deployment tests: real nginx for blue-green, promtool (prometheus),
     # systemd-analyze, shellcheck, the compose file's YAML
     nginx systemd shellcheck python3-yaml
