@@ -4,19 +4,23 @@
 # to apt-get, and `apt-get update` runs at most once, only when something is
 # missing.
 #
-# Usage: deploy/install-deps.sh [--bench]
-#   --bench   also install the benchmark tools (wrk and the Flask baseline).
+# Usage: deploy/install-deps.sh [--bench | --build-only]
+#   --bench       also install the benchmark tools (wrk and the Flask baseline).
+#   --build-only  only what building the server and its models needs (the
+#                 build stage of deploy/Dockerfile): no test or deployment tools.
 set -euo pipefail
 
 usage() {
-    echo "usage: $0 [--bench]" >&2
+    echo "usage: $0 [--bench | --build-only]" >&2
     exit 2
 }
 
 with_bench=0
+build_only=0
 for arg in "$@"; do
     case "$arg" in
         --bench) with_bench=1 ;;
+        --build-only) build_only=1 ;;
         -h|--help) usage ;;
         *) echo "unknown argument: $arg" >&2; usage ;;
     esac
@@ -24,9 +28,7 @@ done
 
 packages=(
     # build
-    cmake g++ make pkg-config ccache ninja-build clang-format
-    # the libFuzzer target (fuzz/run.sh): clang with its sanitizer runtimes
-    clang
+    cmake g++ make pkg-config ninja-build
     # libraries
     libtorch-dev libcaf-dev libcpp-httplib-dev libopencv-dev libspdlog-dev
     nlohmann-json3-dev libgtest-dev libgmock-dev prometheus-cpp-dev libssl-dev
@@ -41,6 +43,11 @@ packages=(
     # models / data (tools/make_models.py, digits.png from opencv-doc)
     opencv-doc python3 python3-torch python3-torchvision python3-opencv
     python3-numpy
+)
+dev_packages=(
+    ccache clang-format
+    # the libFuzzer target (fuzz/run.sh): clang with its sanitizer runtimes
+    clang
     # tests / tools (Python clients: requests, grpcio with generated stubs)
     curl prometheus python3-requests python3-grpcio python3-protobuf
     # deployment tests: real nginx for blue-green, promtool (prometheus),
@@ -49,12 +56,22 @@ packages=(
     # operator-page tests (tests/browser/): a real browser and node for
     # playwright-core and the OpenAPI validator (npm ci in the build dir)
     chromium nodejs
+    # the container image test (tests/docker_image_test.sh): a Docker engine
+    # and debootstrap for its base images (deploy/make-base-image.sh)
+    docker.io debootstrap
 )
 bench_packages=(
     # benchmark: load generator and the Python baseline server
     wrk gunicorn python3-flask python3-pydantic python3-prometheus-client
     python3-flask-limiter python3-pythonjsonlogger
 )
+if (( with_bench && build_only )); then
+    echo "--bench and --build-only exclude each other" >&2
+    usage
+fi
+if (( !build_only )); then
+    packages+=("${dev_packages[@]}")
+fi
 if (( with_bench )); then
     packages+=("${bench_packages[@]}")
 fi
@@ -76,7 +93,7 @@ for pkg in "${packages[@]}"; do
 done
 # Debian's nodejs comes without npm; other builds of nodejs bring their own
 # (and conflict with Debian's npm package).
-if ! command -v npm >/dev/null; then
+if (( !build_only )) && ! command -v npm >/dev/null; then
     missing+=(npm)
 fi
 

@@ -1,5 +1,5 @@
-// The deployment files: the Dockerfile's runtime stage against the libraries
-// the built binary needs, Prometheus config and rules (promtool), the systemd
+// The deployment files: the Dockerfile's runtime bundle against the libraries
+// the built binary loads, Prometheus config and rules (promtool), the systemd
 // unit (systemd-analyze verify) and its reload, the compose stack, the scripts
 // (shellcheck) and the CI workflow.
 
@@ -50,97 +50,80 @@ std::set<std::string> runtime_packages() {
   return packages;
 }
 
-TEST(deploy_files, the_dockerfile_runtime_stage_installs_every_library_the_binary_needs) {
-  if (testing::find_tool("dpkg").empty() || testing::find_tool("apt-cache").empty())
-    GTEST_SKIP() << "dpkg/apt-cache not found: this check needs Debian";
-  auto listed = runtime_packages();
-  ASSERT_FALSE(listed.empty()) << "no apt-get install in the Dockerfile's runtime stage";
-
-  // Every library ldd resolves, as written and with symlinks resolved (usrmerge
-  // and the BLAS alternative), asked of dpkg in one call.
-  auto ldd = run_command("ldd " + quote(ACTORSERVE_BINARY));
-  ASSERT_EQ(ldd.code, 0) << ldd.output;
-  ASSERT_EQ(ldd.output.find("not found"), std::string::npos) << ldd.output;
-  std::map<std::string, std::vector<std::string>> candidates; // library -> paths
-  std::string paths;
-  std::regex library{R"((/\S+\.so\S*) \(0x)"};
-  for (std::sregex_iterator it{ldd.output.begin(), ldd.output.end(), library}, end;
-       it != end; ++it) {
-    std::string path = (*it)[1];
-    auto& alternatives = candidates[path];
-    alternatives = {path, fs::canonical(path).string()};
-    if (path.rfind("/usr/", 0) != 0)
-      alternatives.push_back("/usr" + path);
-    else
-      alternatives.push_back(path.substr(4));
-    for (const auto& p : alternatives)
-      paths += " " + quote(p);
-  }
-  ASSERT_GT(candidates.size(), 10u) << ldd.output;
-  auto owners = run_command("dpkg -S" + paths);
-  std::map<std::string, std::string> owner_of; // path -> package
-  std::regex owner_line{R"(^([^:\s,]+)(?::\w+)?(?:, \S+)*: (/\S+)$)"};
-  std::istringstream lines{owners.output};
-  for (std::string line; std::getline(lines, line);) {
-    std::smatch match;
-    if (std::regex_match(line, match, owner_line))
-      owner_of[match[2]] = match[1];
-  }
-  std::set<std::string> needed;
-  for (const auto& [lib, alternatives] : candidates) {
-    std::string package;
-    for (const auto& p : alternatives)
-      if (package.empty() && owner_of.count(p))
-        package = owner_of[p];
-    EXPECT_FALSE(package.empty()) << "no Debian package owns " << lib;
-    if (!package.empty())
-      needed.insert(package);
-  }
-
-  // What apt installs for the listed packages (without recommends).
-  std::string list;
-  for (const auto& package : listed)
-    list += " " + quote(package);
-  auto depends =
-      run_command("apt-cache depends --recurse --installed --no-recommends --no-suggests "
-                  "--no-conflicts --no-breaks --no-replaces --no-enhances" +
-                  list);
-  ASSERT_EQ(depends.code, 0) << depends.output;
-  std::set<std::string> installed;
-  std::istringstream depends_lines{depends.output};
-  for (std::string line; std::getline(depends_lines, line);)
-    if (!line.empty() && line[0] != ' ' && line[0] != '<')
-      installed.insert(line);
-  for (const auto& package : needed)
-    EXPECT_TRUE(installed.count(package))
-        << "the binary needs a library of " << package
-        << ", which the Dockerfile's runtime stage does not install";
-
-  // The libraries the binary names itself (readelf -d) are listed explicitly.
-  auto elf = run_command("readelf -d " + quote(ACTORSERVE_BINARY));
-  std::regex needed_line{R"(\(NEEDED\)\s+Shared library: \[([^\]]+)\])"};
-  for (std::sregex_iterator it{elf.output.begin(), elf.output.end(), needed_line}, end;
+/// The libraries `ldd` resolves for the binary: soname -> path.
+std::map<std::string, std::string> loaded_libraries(const std::string& env = "") {
+  auto ldd = run_command(env + "ldd " + quote(ACTORSERVE_BINARY));
+  EXPECT_EQ(ldd.code, 0) << ldd.output;
+  EXPECT_EQ(ldd.output.find("not found"), std::string::npos) << ldd.output;
+  std::map<std::string, std::string> libraries;
+  std::regex line{R"((\S+) => (/\S+) \(0x)"};
+  for (std::sregex_iterator it{ldd.output.begin(), ldd.output.end(), line}, end;
        it != end; ++it)
-    for (const auto& [lib, alternatives] : candidates)
-      if (fs::path{lib}.filename() == (*it)[1].str())
-        for (const auto& p : alternatives)
-          if (owner_of.count(p)) {
-            EXPECT_TRUE(listed.count(owner_of[p]))
-                << (*it)[1] << " comes from " << owner_of[p]
-                << ": name it in the Dockerfile";
-            break;
-          }
-  // The BLAS libtorch finds is OpenBLAS (libblas.so.3 is an alternative).
-  EXPECT_TRUE(listed.count("libopenblas0-openmp"));
-  std::printf(
-      "runtime stage: %zu packages listed, %zu libraries from %zu packages needed\n",
-      listed.size(), candidates.size(), needed.size());
+    libraries[(*it)[1]] = (*it)[2];
+  return libraries;
+}
+
+// The runtime stage gets the libraries the binary loads, copied by
+// bundle-runtime-libs.sh in the build stage (the image test runs them).
+TEST(deploy_files, the_runtime_bundle_holds_every_library_the_binary_loads) {
+  if (testing::find_tool("dpkg").empty())
+    GTEST_SKIP() << "dpkg not found: the bundle script needs Debian";
+  auto stage = runtime_stage();
+  EXPECT_NE(stage.find("COPY --from=build /runtime/lib/ /usr/local/lib/actorserve/"),
+            std::string::npos);
+  EXPECT_NE(stage.find("/usr/local/lib/actorserve >/etc/ld.so.conf.d/"),
+            std::string::npos);
+  EXPECT_NE(stage.find("ldconfig"), std::string::npos);
+  auto dockerfile = testing::read_file(testing::deploy_dir() / "Dockerfile");
+  EXPECT_NE(
+      dockerfile.find("bundle-runtime-libs.sh build/actorserve /runtime /base-packages"),
+      std::string::npos);
+
+  // As the build stage runs it, with libstdc++6 standing for the base image.
+  testing::temp_dir dir;
+  testing::write_file(dir.path() / "base-packages", "libstdc++6\n");
+  auto out = dir.path() / "runtime";
+  auto bundled =
+      run_command(quote((testing::deploy_dir() / "bundle-runtime-libs.sh").string()) +
+                  " " + quote(ACTORSERVE_BINARY) + " " + quote(out.string()) + " " +
+                  quote((dir.path() / "base-packages").string()));
+  ASSERT_EQ(bundled.code, 0) << bundled.output;
+
+  auto on_host = loaded_libraries();
+  ASSERT_GT(on_host.size(), 10u);
+  // glibc's (always the base image's) and libstdc++6's (listed as in the base).
+  std::regex base_library{
+      R"(^(libc|libm|libpthread|libdl|libresolv|librt|libstdc\+\+)\.so.*)"};
+  auto left_out = [&](const std::string& soname) {
+    return std::regex_match(soname, base_library);
+  };
+  for (const auto& [soname, path] : on_host) {
+    if (left_out(soname))
+      EXPECT_FALSE(fs::exists(out / "lib" / soname)) << soname << " is the base image's";
+    else
+      EXPECT_EQ(fs::file_size(out / "lib" / soname), fs::file_size(fs::canonical(path)))
+          << soname << " (" << path << ") is not bundled as the loader finds it";
+  }
+  // The loader finds everything else in the bundle, as in the image.
+  auto from_bundle =
+      loaded_libraries("LD_LIBRARY_PATH=" + quote((out / "lib").string()) + " ");
+  for (const auto& [soname, path] : from_bundle) {
+    if (!left_out(soname)) {
+      EXPECT_EQ(fs::path{path}.parent_path(), out / "lib") << soname << " => " << path;
+    }
+  }
+  // libtorch finds OpenBLAS (libblas.so.3 is an alternative), and each
+  // bundled package's licence travels with it.
+  EXPECT_TRUE(fs::exists(out / "lib" / "libopenblas.so.0"));
+  EXPECT_TRUE(fs::exists(out / "doc" / "libtorch1.13" / "copyright"));
+  EXPECT_TRUE(fs::exists(out / "doc" / "libopenblas0-openmp" / "copyright"));
+  EXPECT_FALSE(fs::exists(out / "doc" / "libc6"));
 }
 
 TEST(deploy_files, the_dockerfile_is_multi_stage_slim_and_runs_as_a_user) {
   auto dockerfile = testing::read_file(testing::deploy_dir() / "Dockerfile");
   EXPECT_NE(dockerfile.find("FROM debian:bookworm AS build"), std::string::npos);
-  EXPECT_NE(dockerfile.find("RUN deploy/install-deps.sh"), std::string::npos);
+  EXPECT_NE(dockerfile.find("deploy/install-deps.sh --build-only"), std::string::npos);
   auto stage = runtime_stage();
   ASSERT_FALSE(stage.empty()) << "no `FROM debian:bookworm-slim AS runtime`";
   for (const auto& package : runtime_packages()) {
@@ -288,7 +271,10 @@ TEST(deploy_files, the_shell_scripts_pass_shellcheck) {
   auto checked = run_command(
       "shellcheck " + quote((d / "bluegreen.sh").string()) + " " +
       quote((d / "dev.sh").string()) + " " + quote((d / "install-deps.sh").string()) +
-      " " + quote((d / "systemd" / "actorserve-reload-models").string()));
+      " " + quote((d / "make-base-image.sh").string()) + " " +
+      quote((d / "bundle-runtime-libs.sh").string()) + " " +
+      quote((d.parent_path() / "tests" / "docker_image_test.sh").string()) + " " +
+      quote((d / "systemd" / "actorserve-reload-models").string()));
   EXPECT_EQ(checked.code, 0) << checked.output;
 }
 
