@@ -13,11 +13,12 @@
 
 #include <caf/actor_system.hpp>
 
+#include "config/model_config.hpp"
 #include "messages/interfaces.hpp"
 
 namespace actorserve {
 
-/// One loaded and warmed-up module, shared by the instances of a version so
+/// One loaded module, shared by the instances of a version so
 /// that N instances cost one copy of the weights. The first instance to get
 /// `load` loads it; the others wait for that and reuse it. Forward calls from
 /// several instance threads run on it concurrently (TorchScript's forward is
@@ -30,6 +31,9 @@ std::shared_ptr<shared_module> make_shared_module();
 struct instance_settings {
   std::string model_file;               // path of the TorchScript archive
   std::vector<int64_t> input_row_shape; // shape of one instance, for warm-up
+  /// Forward calls on zeros this instance runs after loading, before it
+  /// answers `load` (config.json `warmup`); their time counts as load time.
+  warmup_config warmup;
   /// Test-only (--enable-fault-injection): an input holding
   /// `crash_sentinel` crashes the instance, as a real fault would.
   bool fault_injection = false;
