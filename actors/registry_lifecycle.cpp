@@ -314,19 +314,27 @@ void poll_repository(registry_pointer self) {
                 log_outcome("unload_version", model, version)(std::move(err));
               });
   }
-  for (const auto& model : actions.new_models) {
-    if (st.models.count(model) > 0 || st.loading.count(model) > 0)
-      continue; // loaded meanwhile by an admin
-    if (auto folder = find_model_folder(st.settings.repository, model))
-      load_local(self, *folder, log_outcome("load_model", model, {}));
-  }
+  // A model that is not loaded (it failed to, or an admin unloaded it) is
+  // loaded whole when its files change.
+  auto load_if_absent = [&](const std::string& model) {
+    if (st.models.count(model) > 0)
+      return false;
+    if (st.loading.count(model) == 0)
+      if (auto folder = find_model_folder(st.settings.repository, model))
+        load_local(self, *folder, log_outcome("load_model", model, {}));
+    return true;
+  };
+  for (const auto& model : actions.new_models)
+    load_if_absent(model);
   for (const auto& model : actions.changed_configs)
-    reload_local(self, model, {}, log_outcome("reload_config", model, {}));
+    if (!load_if_absent(model))
+      reload_local(self, model, {}, log_outcome("reload_config", model, {}));
   std::map<std::string, std::vector<std::string>> versions;
   for (const auto& [model, version] : actions.new_versions)
     versions[model].push_back(version);
   for (auto& [model, list] : versions)
-    load_versions_in_turn(self, model, std::move(list));
+    if (!load_if_absent(model))
+      load_versions_in_turn(self, model, std::move(list));
 }
 
 } // namespace actorserve
