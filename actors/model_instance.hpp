@@ -31,15 +31,15 @@ std::shared_ptr<shared_module> make_shared_module();
 struct instance_settings {
   std::string model_file;               // path of the TorchScript archive
   std::vector<int64_t> input_row_shape; // shape of one instance, for warm-up
-  /// Forward calls on zeros this instance runs after loading, before it
-  /// answers `load` (config.json `warmup`); their time counts as load time.
-  warmup_config warmup;
   /// Test-only (--enable-fault-injection): an input holding
   /// `crash_sentinel` crashes the instance, as a real fault would.
   bool fault_injection = false;
   /// Shared by the instances of a version (make_shared_module); null gives
   /// the instance a module of its own.
   std::shared_ptr<shared_module> module = nullptr;
+  /// Forward calls on zeros this instance runs after loading, before it
+  /// answers `load` (config.json `warmup`); their time counts as load time.
+  warmup_config warmup;
 };
 
 /// The input value that crashes an instance when fault injection is on.
