@@ -309,5 +309,72 @@ TEST_F(lifecycle_e2e, the_poll_unloads_removed_versions_and_rereads_config) {
   EXPECT_EQ(get("/ready").status, 200);
 }
 
+/// A node of a loopback cluster with quick catalog sync and heartbeats.
+std::unique_ptr<testing::server_process> cluster_node(const fs::path& repository,
+                                                      const std::string& name,
+                                                      std::vector<std::string> more) {
+  std::vector<std::string> args{"--model-repository",     repository.string(),
+                                "--node-name",            name,
+                                "--cluster-sync-ms",      "200",
+                                "--cluster-heartbeat-ms", "200",
+                                "--log-level",            "warn",
+                                "--anonymous-rate-per-s", "0"};
+  args.insert(args.end(), more.begin(), more.end());
+  return std::make_unique<testing::server_process>(args);
+}
+
+int predict_status(const testing::server_process& node, const std::string& model,
+                   const std::string& body) {
+  auto client = node.client();
+  return testing::post_json(client, "/api/v1/models/" + model + "/predict", body).status;
+}
+
+TEST(lifecycle_cluster_e2e, an_unload_sent_to_a_gateway_reaches_every_host) {
+  testing::temp_dir repo_a, repo_b, repo_c;
+  testing::copy_model("affine", repo_a.path());
+  testing::copy_model("affine", repo_b.path());
+  testing::copy_model("digits", repo_b.path(), {"1"});
+  int port_a = testing::free_port(), port_b = testing::free_port();
+  auto a = cluster_node(repo_a.path(), "A", {"--cluster-port", std::to_string(port_a)});
+  auto b = cluster_node(repo_b.path(), "B", {"--cluster-port", std::to_string(port_b)});
+  auto c = cluster_node(repo_c.path(), "C",
+                        {"--join", "127.0.0.1:" + std::to_string(port_a) +
+                                       ",127.0.0.1:" + std::to_string(port_b)});
+  auto available_on = [&](const testing::server_process& node, const std::string& model) {
+    auto client = node.client();
+    auto answer = testing::get_json(client, "/api/v1/models/" + model);
+    size_t count = 0;
+    if (answer.status == 200)
+      for (const auto& version : answer.body["versions"])
+        count += version["state"] == "available" ? 1 : 0;
+    return count;
+  };
+  auto wait_for = [](auto done) {
+    auto until = std::chrono::steady_clock::now() + 30s;
+    while (!done() && std::chrono::steady_clock::now() < until)
+      std::this_thread::sleep_for(100ms);
+    return done();
+  };
+  const std::string affine = R"({"instances": [{"data": [[1, 2], [3, 4]]}]})";
+  ASSERT_TRUE(wait_for([&] { return available_on(*c, "affine") == 2; }));
+
+  auto client = c->client();
+  auto unloaded = testing::post_json(client, "/api/v1/models/affine/unload", "{}");
+  ASSERT_EQ(unloaded.status, 200) << unloaded.body.dump();
+  EXPECT_EQ(predict_status(*c, "affine", affine), 404);
+  EXPECT_TRUE(wait_for([&] {
+    return predict_status(*a, "affine", affine) == 404 &&
+           predict_status(*b, "affine", affine) == 404;
+  }));
+  std::this_thread::sleep_for(1s); // a few catalog syncs: it stays gone
+  EXPECT_EQ(predict_status(*c, "affine", affine), 404);
+  EXPECT_EQ(predict_status(*c, "digits", testing::first_digit_body()), 200);
+
+  // Loaded again on B (whose repository has it), C serves it again.
+  auto client_b = b->client();
+  EXPECT_EQ(testing::post_json(client_b, "/api/v1/models/affine/load", "{}").status, 200);
+  EXPECT_TRUE(wait_for([&] { return predict_status(*c, "affine", affine) == 200; }));
+}
+
 } // namespace
 } // namespace actorserve
