@@ -72,8 +72,8 @@ namespace actorserve {
 /// calls block its own thread, never the scheduler.
 using instance_actor = caf::typed_actor<
     // Loads the TorchScript archive (or waits for the instance sharing the
-    // module to load it) and runs one warm-up forward; replies with the load
-    // time in milliseconds, or an error saying why it failed.
+    // module to load it) and runs its warm-up forward calls; replies with the
+    // load time in milliseconds, or an error saying why it failed.
     caf::replies_to<atom::load>::with<int64_t>,
     // Runs one forward call on a batch; replies with the output batch.
     caf::replies_to<atom::forward, tensor>::with<tensor>>;

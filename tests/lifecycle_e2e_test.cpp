@@ -313,12 +313,18 @@ TEST_F(lifecycle_e2e, the_poll_unloads_removed_versions_and_rereads_config) {
 std::unique_ptr<testing::server_process> cluster_node(const fs::path& repository,
                                                       const std::string& name,
                                                       std::vector<std::string> more) {
-  std::vector<std::string> args{"--model-repository",     repository.string(),
-                                "--node-name",            name,
-                                "--cluster-sync-ms",      "200",
-                                "--cluster-heartbeat-ms", "200",
-                                "--log-level",            "warn",
-                                "--anonymous-rate-per-s", "0"};
+  std::vector<std::string> args{"--model-repository",
+                                repository.string(),
+                                "--node-name",
+                                name,
+                                "--cluster-sync-ms",
+                                "200",
+                                "--cluster-heartbeat-ms",
+                                "200",
+                                "--log-level",
+                                "warn",
+                                "--anonymous-rate-per-s",
+                                "0"};
   args.insert(args.end(), more.begin(), more.end());
   return std::make_unique<testing::server_process>(args);
 }
