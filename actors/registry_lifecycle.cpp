@@ -261,11 +261,11 @@ bool on_router_exit(registry_pointer self, const caf::exit_msg& msg) {
   auto& st = self->state;
   if (st.retiring.erase(msg.source) > 0)
     return true;
-  for (const auto& [name, router] : st.loading) {
-    if (router.address() == msg.source) {
-      log_model(spdlog::level::err, "router_exited", name,
+  for (auto i = st.loading.begin(); i != st.loading.end(); ++i) {
+    if (i->second.address() == msg.source) {
+      log_model(spdlog::level::err, "router_exited", i->first,
                 {{"reason", caf::to_string(msg.reason)}});
-      st.loading.erase(name); // its pending load request fails
+      st.loading.erase(i); // its pending load request fails
       return true;
     }
   }
