@@ -22,6 +22,7 @@
 #include "actors/model_instance.hpp"
 #include "actors/registry.hpp"
 #include "config/server_options.hpp"
+#include "grpc/grpc_door.hpp"
 #include "http/auth.hpp"
 #include "http/bridge.hpp"
 #include "http/server.hpp"
@@ -188,6 +189,22 @@ int run(const server_options& options) {
   log_event(
       spdlog::level::info, "listening",
       {{"host", options.host}, {"port", port}, {"repository", options.model_repository}});
+  std::unique_ptr<grpc_door> grpc;
+  if (options.grpc_port != 0) {
+    grpc = std::make_unique<grpc_door>(server.context(), *stats);
+    auto grpc_port = grpc->start();
+    if (grpc_port < 0) {
+      spdlog::critical("cannot listen for gRPC on {}:{}", options.host,
+                       options.grpc_port);
+      server.stop();
+      http_thread.join();
+      caf::anon_send_exit(registry, caf::exit_reason::user_shutdown);
+      caf::anon_send_exit(jobs, caf::exit_reason::user_shutdown);
+      return 1;
+    }
+    log_event(spdlog::level::info, "listening_grpc",
+              {{"host", options.host}, {"port", grpc_port}});
+  }
 
   wait_for_initial_loads(system, registry);
   std::printf("actorserve ready on http://%s:%d\n", options.host.c_str(), port);
@@ -217,8 +234,16 @@ int run(const server_options& options) {
   else
     log_event(spdlog::level::err, "jobs_drain_failed",
               {{"reason", system.render(unfinished.error())}});
+  // Both doors drain at once: calls and requests in flight finish, new ones
+  // are refused.
+  std::thread grpc_stopper{[&] {
+    if (grpc)
+      grpc->stop(std::chrono::system_clock::now() +
+                 std::chrono::seconds{options.drain_timeout_s});
+  }};
   server.stop();
   http_thread.join();
+  grpc_stopper.join();
   for (const auto& connector : connectors)
     caf::anon_send_exit(connector, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(jobs, caf::exit_reason::user_shutdown);

@@ -297,11 +297,12 @@ void dispatch(batcher_pointer self) {
   auto& st = self->state;
   while (!st.idle_instances.empty()) {
     batch_queue::batch next;
+    const auto now = clock::now();
     if (!st.retries.empty()) {
       next = std::move(st.retries.front());
       st.retries.pop_front();
-    } else if (st.queue.batch_due(clock::now()) || (st.draining && !st.queue.empty())) {
-      next = st.queue.take_batch();
+    } else if (st.queue.batch_due(now) || (st.draining && !st.queue.empty())) {
+      next = st.queue.take_batch(now);
     } else {
       break;
     }
@@ -332,7 +333,7 @@ caf::result<predict_reply> enqueue(batcher_pointer self, predict_request& reques
                       ? now + std::chrono::milliseconds{request.timeout_ms}
                       : clock::time_point::max() - std::chrono::hours{24};
   auto id = st.next_id++;
-  if (!st.queue.push(id, input.shape[0], now, deadline)) {
+  if (!st.queue.push(id, input.shape[0], now, deadline, request.priority)) {
     st.stats.rejected_overloaded += 1;
     if (st.settings.stats)
       st.settings.stats->count_rejection("overloaded");
@@ -479,7 +480,8 @@ batcher_impl::behavior_type batcher(batcher_pointer self, batcher_settings setti
   const auto& batching = settings.batching;
   st.queue = batch_queue{{batching.max_batch_size,
                           std::chrono::microseconds{batching.max_queue_delay_us},
-                          batching.max_queue_size}};
+                          batching.max_queue_size, batching.priority_levels,
+                          std::chrono::microseconds{batching.max_priority_wait_us}}};
   // One module for all instances of the version, replacements included.
   st.settings.instance.module = make_shared_module();
   for (int32_t i = 0; i < settings.instances; ++i) {

@@ -354,6 +354,11 @@ batching_config parse_batching(const object_reader& in) {
                                   .value_or(config.max_queue_delay_us);
   config.max_queue_size =
       in.integer<int32_t>("max_queue_size", 1, 1'000'000).value_or(config.max_queue_size);
+  config.priority_levels =
+      in.integer<int32_t>("priority_levels", 1, 32).value_or(config.priority_levels);
+  config.max_priority_wait_us =
+      in.integer<int64_t>("max_priority_wait_us", 1, 600'000'000)
+          .value_or(config.max_priority_wait_us);
   return config;
 }
 
@@ -417,8 +422,9 @@ model_config parse_model_config(const json& document, const std::string& source)
       parse_input(root.object("input", {"type", "height", "width", "channels", "color",
                                         "scale", "mean", "std", "shape"}));
   config.output = parse_output(root.object("output", {"type", "top_k", "labels"}));
-  config.batching = parse_batching(root.object(
-      "batching", {"max_batch_size", "max_queue_delay_us", "max_queue_size"}));
+  config.batching = parse_batching(
+      root.object("batching", {"max_batch_size", "max_queue_delay_us", "max_queue_size",
+                               "priority_levels", "max_priority_wait_us"}));
   config.warmup =
       parse_warmup(root.object("warmup", {"batch_sizes", "count"}), config.batching);
   config.instances = root.integer<int32_t>("instances", 1, 64).value_or(config.instances);
@@ -435,7 +441,8 @@ bool operator==(const model_config& lhs, const model_config& rhs) {
     return std::tie(in.type, in.height, in.width, in.channels, in.color, in.scale,
                     in.mean, in.std, in.shape, out.type, out.top_k, out.labels,
                     batching.max_batch_size, batching.max_queue_delay_us,
-                    batching.max_queue_size, c.warmup.batch_sizes, c.warmup.count,
+                    batching.max_queue_size, batching.priority_levels,
+                    batching.max_priority_wait_us, c.warmup.batch_sizes, c.warmup.count,
                     c.instances, c.default_version, c.traffic);
   };
   return fields(lhs) == fields(rhs);

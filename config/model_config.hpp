@@ -49,6 +49,8 @@ struct batching_config {
   int32_t max_batch_size = 32;
   int64_t max_queue_delay_us = 2000;
   int32_t max_queue_size = 1024;
+  int32_t priority_levels = 3; // request priorities 1 (highest) .. this (lowest, default)
+  int64_t max_priority_wait_us = 1'000'000; // past this wait, taken before any priority
 };
 
 /// Forward calls (zeros) every instance runs before its version is available.

@@ -180,6 +180,9 @@ const std::vector<option_descriptor>& option_table() {
                     "--allow-unauthenticated"),
       integer_option("--port", "port", "N", &o::port, 0, 65535,
                      "HTTP listen port; 0 picks a free port"),
+      integer_option("--grpc-port", "grpc_port", "N", &o::grpc_port, 0, 65535,
+                     "serve the Open Inference Protocol over gRPC on --host at this "
+                     "port; 0 = off"),
       string_option(
           "--api-key-file", "api_key_file", "FILE", &o::api_key_file, {},
           "API keys, one per line as predict:KEY or admin:KEY; re-read on SIGHUP "

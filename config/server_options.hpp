@@ -19,6 +19,7 @@ struct server_options {
   std::string model_repository = ACTORSERVE_DEFAULT_REPOSITORY;
   std::string host = "127.0.0.1";
   int32_t port = 8080;
+  int32_t grpc_port = 0;              // the Open Inference Protocol over gRPC; 0 = off
   bool allow_unauthenticated = false; // listen beyond loopback without keys
   int32_t http_threads = 128;         // HTTP workers: requests served at once
   int32_t listen_backlog = 1024;      // cpp-httplib's own backlog is 5

@@ -31,6 +31,9 @@ packages=(
     libtorch-dev libcaf-dev libcpp-httplib-dev libopencv-dev libspdlog-dev
     nlohmann-json3-dev libgtest-dev libgmock-dev prometheus-cpp-dev libssl-dev
     libjemalloc-dev
+    # the gRPC door (grpc/): gRPC C++ and protobuf, and protoc with the gRPC
+    # plugins that compile grpc/inference.proto (C++ here, Python in tests)
+    libgrpc++-dev protobuf-compiler protobuf-compiler-grpc
     # libtorch links the system BLAS; Debian's default is the reference BLAS.
     # OpenBLAS (the OpenMP build, like libtorch's own threading) makes a
     # small-batch forward ~4x faster.
@@ -38,8 +41,8 @@ packages=(
     # models / data (tools/make_models.py, digits.png from opencv-doc)
     opencv-doc python3 python3-torch python3-torchvision python3-opencv
     python3-numpy
-    # tests / tools
-    curl prometheus
+    # tests / tools (Python clients: requests, grpcio with generated stubs)
+    curl prometheus python3-requests python3-grpcio python3-protobuf
     # deployment tests: real nginx for blue-green, promtool (prometheus),
     # systemd-analyze, shellcheck, the compose file's YAML
     nginx systemd shellcheck python3-yaml

@@ -2,11 +2,11 @@
 // (JSON parsing, schema and limit checks, tensor and image instances), the
 // image header checks and decoding, base64, client address parsing, the
 // bytes of one connection carrying several pipelined requests, and the
-// standard protocols' bodies (Open Inference Protocol in JSON and with binary
-// tensors, TF Serving). The first input byte picks the unit (byte % 8; the
-// seeds' first bytes keep their units); the rest is the client's bytes. Only api_error
-// may come out of the request code: any other exception, a crash, an
-// AddressSanitizer report or a request answered other than by exactly one
+// standard protocols' bodies (Open Inference Protocol in JSON, with binary
+// tensors and as a gRPC ModelInferRequest, TF Serving). The first input byte
+// picks the unit (byte % 9; the seeds' first bytes keep their units); the rest is the
+// client's bytes. Only api_error may come out of the request code: any other exception, a
+// crash, an AddressSanitizer report or a request answered other than by exactly one
 // response is a finding.
 
 #include <algorithm>
@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "grpc/oip_grpc_codec.hpp"
 #include "http/client_address.hpp"
 #include "http/edge_stream.hpp"
 #include "protocols/image_decoder.hpp"
@@ -108,6 +109,15 @@ void fuzz_oip_binary(std::string_view bytes) {
 void fuzz_tfserving(std::string_view body) {
   for_each_model(
       [&](const model_spec& spec) { parse_tfserving_predict(body, spec, limits); });
+}
+
+/// The bytes as a serialized ModelInferRequest (what a gRPC client sends).
+void fuzz_grpc_infer(std::string_view bytes) {
+  inference::ModelInferRequest request;
+  if (!request.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())))
+    return; // gRPC answers INTERNAL before the door sees it
+  for_each_model(
+      [&](const model_spec& spec) { parse_grpc_infer_request(request, spec, limits); });
 }
 
 void fuzz_image(std::string_view bytes) {
@@ -231,7 +241,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0)
     return 0;
   std::string_view rest{reinterpret_cast<const char*>(data) + 1, size - 1};
-  switch (data[0] % 8) {
+  switch (data[0] % 9) {
     case 0:
       fuzz_predict_body(rest);
       break;
@@ -253,8 +263,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     case 6:
       fuzz_oip_binary(rest);
       break;
-    default:
+    case 7:
       fuzz_tfserving(rest);
+      break;
+    default:
+      fuzz_grpc_infer(rest);
       break;
   }
   return 0;

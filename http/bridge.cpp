@@ -2,6 +2,7 @@
 
 #include <atomic>
 
+#include <caf/actor_clock.hpp>
 #include <caf/actor_config.hpp>
 #include <caf/exit_reason.hpp>
 #include <caf/make_actor.hpp>
@@ -25,6 +26,7 @@ public:
       return;
     auto reply = what->move_content_to_message();
     on_reply_(reply);
+    cleanup(caf::exit_reason::normal, nullptr); // serves one reply only
   }
 
   void close() {
@@ -50,5 +52,17 @@ caf::strong_actor_ptr make_reply_sink(caf::actor_system& system, reply_handler o
 void close_reply_sink(const caf::strong_actor_ptr& sink) {
   static_cast<reply_sink*>(caf::actor_cast<caf::abstract_actor*>(sink))->close();
 }
+
+namespace detail {
+
+void schedule_timeout(caf::actor_system& system, const caf::strong_actor_ptr& sink,
+                      std::chrono::steady_clock::time_point when) {
+  system.clock().schedule_message(
+      when, sink,
+      caf::make_mailbox_element(nullptr, caf::make_message_id(1).response_id(), {},
+                                caf::make_error(caf::sec::request_timeout)));
+}
+
+} // namespace detail
 
 } // namespace actorserve

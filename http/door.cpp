@@ -12,21 +12,12 @@
 
 namespace actorserve {
 
-namespace {
-
-/// Extra time HTTP waits beyond a request's deadline, so that the batcher's
-/// own deadline_exceeded answer (which drops the queued work) arrives first.
-constexpr std::chrono::milliseconds reply_grace{250};
-
-/// A key naming one prediction to the actors that may withdraw it: unique
-/// in this process, and, from a random start, across the nodes of a cluster.
 uint64_t next_cancel_key() {
+  // From a random start, so that keys of different nodes do not meet.
   static std::atomic<uint64_t> next{(uint64_t{std::random_device{}()} << 32) | 1};
   uint64_t key = next.fetch_add(1, std::memory_order_relaxed);
   return key == 0 ? next.fetch_add(1, std::memory_order_relaxed) : key;
 }
-
-} // namespace
 
 void check_pinned_version(const std::string& pinned) {
   if (!pinned.empty() && !is_version_name(pinned))

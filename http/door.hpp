@@ -26,6 +26,10 @@ namespace actorserve {
 /// Budget for control-plane asks (listings, health) that carry no deadline.
 inline constexpr std::chrono::milliseconds control_timeout{5000};
 
+/// Extra time a door waits beyond a request's deadline, so that the batcher's
+/// own deadline_exceeded answer (which drops the queued work) arrives first.
+inline constexpr std::chrono::milliseconds reply_grace{250};
+
 /// Everything a protocol's routes need, valid while the server lives.
 struct route_context {
   caf::actor_system& system;
@@ -47,6 +51,10 @@ template <class T> T value_or_throw(caf::expected<T>&& result) {
 /// A version pinned by a client (path or header): empty, or a version name;
 /// anything else is version_not_found.
 void check_pinned_version(const std::string& pinned);
+
+/// A key naming one prediction to the actors that may withdraw it (see
+/// predict_request::cancel_key): never 0, unique across a cluster's nodes.
+uint64_t next_cancel_key();
 
 /// How long a request may still take: at least 1 ms.
 std::chrono::milliseconds remaining(std::chrono::steady_clock::time_point deadline);

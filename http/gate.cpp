@@ -47,7 +47,7 @@ api_error body_too_large(uint64_t max_body) {
 }
 
 /// Buckets are named by the key's digest: no key is kept in the table.
-std::string digest_of(const std::string& key) {
+std::string digest_of(std::string_view key) {
   unsigned char digest[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(key.data()), key.size(), digest);
   return {reinterpret_cast<const char*>(digest), sizeof digest};
@@ -141,22 +141,30 @@ std::string gatekeeper::client_ip(const httplib::Request& req) const {
   return clients_.client_ip(req.remote_addr, req.get_header_value("X-Forwarded-For"));
 }
 
-bool gatekeeper::admit(const httplib::Request& req, httplib::Response& res,
-                       access required) const {
-  auto key = req.get_header_value("X-API-Key");
+std::optional<gatekeeper::refusal> gatekeeper::check(std::string_view key,
+                                                     const std::string& remote_addr,
+                                                     std::string_view forwarded_for,
+                                                     access required) const {
   auto caller = key.empty() ? role::none : keys_.role_of(key);
-  auto client = caller == role::none ? "ip:" + client_ip(req) : "key:" + digest_of(key);
+  auto client = caller == role::none
+                    ? "ip:" + clients_.client_ip(remote_addr, forwarded_for)
+                    : "key:" + digest_of(key);
   if (auto wait = limiter_.acquire(client, caller)) {
     stats_.count_rejection("rate_limited");
-    actorserve::write_error(res, {ec::rate_limited, "too many requests; retry later", {}},
-                            error_body_, *wait);
-    return false;
+    return refusal{{ec::rate_limited, "too many requests; retry later", {}}, *wait};
   }
-  if (auto denied = check_access(keys_, required, key)) {
-    write_error(res, *denied);
-    return false;
-  }
-  return true;
+  if (auto denied = check_access(keys_, required, key))
+    return refusal{*denied};
+  return std::nullopt;
+}
+
+bool gatekeeper::admit(const httplib::Request& req, httplib::Response& res,
+                       access required) const {
+  auto refused = check(req.get_header_value("X-API-Key"), req.remote_addr,
+                       req.get_header_value("X-Forwarded-For"), required);
+  if (refused)
+    actorserve::write_error(res, refused->error, error_body_, refused->retry_after);
+  return !refused;
 }
 
 std::optional<std::string> gatekeeper::read_body(const httplib::ContentReader& read,

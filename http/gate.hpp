@@ -86,6 +86,20 @@ public:
   /// trusted proxy).
   std::string client_ip(const httplib::Request& req) const;
 
+  /// Why a caller is turned away: the error and, when rate limited, when to
+  /// retry.
+  struct refusal {
+    api_error error;
+    std::chrono::seconds retry_after{1};
+  };
+
+  /// The rule of every door: a caller presenting `key` (empty: none) from
+  /// `remote_addr` (with `forwarded_for`, trusted only from a trusted proxy)
+  /// is charged one token, then its key is checked against `required`.
+  /// nullopt admits.
+  std::optional<refusal> check(std::string_view key, const std::string& remote_addr,
+                               std::string_view forwarded_for, access required) const;
+
   /// True when the request may reach its handler; else the refusal is
   /// written to `res`.
   bool admit(const httplib::Request& req, httplib::Response& res, access required) const;

@@ -8,11 +8,11 @@
 
 #include <nlohmann/json.hpp>
 
-#include "config/model_repository.hpp"
 #include "http/bridge.hpp"
 #include "http/edge_server.hpp"
 #include "http/routes.hpp"
 #include "protocols/oip_codec.hpp"
+#include "protocols/oip_repository.hpp"
 
 namespace actorserve {
 
@@ -33,12 +33,10 @@ void infer(const route_context& context, const httplib::Request& req,
         parse_inference_header_length(req.get_header_value(header_length_field));
   auto model = value_or_throw(context.directory->find(req.matches[1]));
   auto request = parse_oip_infer_request(body, json_length, model->spec, context.limits);
-  // request.priority is parsed but not carried: predict_request has no
-  // priority.
   auto deadline = started + std::chrono::milliseconds{request.timeout_ms};
-  auto reply = ask_prediction(
-      context.system, *model,
-      predict_request{pinned, std::move(request.input), remaining(deadline).count()});
+  predict_request call{pinned, std::move(request.input), remaining(deadline).count()};
+  call.priority = request.priority;
+  auto reply = ask_prediction(context.system, *model, std::move(call));
   set_reply_headers(res, reply);
   auto answer = format_oip_infer_reply(reply, model->spec, request);
   res.status = 200;
@@ -50,60 +48,15 @@ void infer(const route_context& context, const httplib::Request& req,
   res.set_content(std::move(answer.body), "application/octet-stream");
 }
 
-/// True when the model (or its pinned version) serves.
-bool is_ready(const model_status& status, const std::string& version) {
-  return std::any_of(status.versions.begin(), status.versions.end(), [&](const auto& v) {
-    return v.state == version_state::available &&
-           (version.empty() || v.version == version);
-  });
-}
-
-std::string_view repository_state(version_state state) {
-  switch (state) {
-    case version_state::available:
-      return "READY";
-    case version_state::loading:
-      return "LOADING";
-    case version_state::draining:
-      return "UNLOADING";
-    default:
-      return "UNAVAILABLE";
-  }
-}
-
-/// One entry of the repository index for a version folder on disk, with the
-/// state the registry reports for it (UNAVAILABLE when it is not loaded).
-json index_entry(const std::string& model, const std::string& version,
-                 const model_status* status) {
-  json entry{{"name", model},
-             {"version", version},
-             {"state", "UNAVAILABLE"},
-             {"reason", "not loaded"}};
-  if (status == nullptr)
-    return entry;
-  for (const auto& loaded : status->versions)
-    if (loaded.version == version) {
-      entry["state"] = repository_state(loaded.state);
-      entry["reason"] = loaded.error;
-    }
-  return entry;
-}
-
 /// POST /v2/repository/index: every version folder of the repository.
-json repository_index(const route_context& context) {
-  auto statuses = list_models(context);
+json repository_index_json(const route_context& context) {
   json index = json::array();
-  for (const auto& folder : scan_repository(context.options.model_repository)) {
-    if (!folder.error.empty()) {
-      index.push_back(
-          {{"name", folder.name}, {"state", "UNAVAILABLE"}, {"reason", folder.error}});
-      continue;
-    }
-    auto loaded = std::find_if(statuses.begin(), statuses.end(),
-                               [&](const auto& s) { return s.name == folder.name; });
-    for (const auto& version : folder.versions)
-      index.push_back(index_entry(folder.name, version,
-                                  loaded == statuses.end() ? nullptr : &*loaded));
+  for (const auto& entry : repository_index(
+           scan_repository(context.options.model_repository), list_models(context))) {
+    json item{{"name", entry.name}, {"state", entry.state}, {"reason", entry.reason}};
+    if (!entry.version.empty())
+      item["version"] = entry.version;
+    index.push_back(std::move(item));
   }
   return index;
 }
@@ -188,7 +141,7 @@ void install_oip_routes(edge_server& server, const route_context& context) {
               guarded_with_body(gate, access::predict, context.max_body,
                                 [&context](const httplib::Request&, const std::string&,
                                            httplib::Response& res) {
-                                  write_json(res, 200, repository_index(context));
+                                  write_json(res, 200, repository_index_json(context));
                                 }));
 }
 

@@ -59,6 +59,22 @@ edge_limits edge_limits_of(const server_options& options) {
   return limits;
 }
 
+/// The protocol of a route template, for the access log: "v1" (our API),
+/// "oip" (Open Inference Protocol), "tfserving", or "server" (probes,
+/// metrics and everything else).
+std::string_view protocol_of(std::string_view route) {
+  auto starts = [&](std::string_view prefix) {
+    return route.substr(0, prefix.size()) == prefix;
+  };
+  if (starts("/api/v1/"))
+    return "v1";
+  if (starts("/v2"))
+    return "oip";
+  if (starts("/v1/models/"))
+    return "tfserving";
+  return "server";
+}
+
 /// The access log line and metrics of a request.
 void record_access(metrics& stats, const std::string& request_id,
                    const std::string& client_ip, const std::string& method,
@@ -70,6 +86,7 @@ void record_access(metrics& stats, const std::string& request_id,
     return; // building the fields costs a dozen allocations, logged or not
   log_event(spdlog::level::info, "access",
             {{"request_id", request_id},
+             {"protocol", protocol_of(route)},
              {"client_ip", client_ip},
              {"method", route == "unmatched" ? "-" : method},
              {"route", route},

@@ -49,6 +49,10 @@ public:
   /// Closes the listener; requests in flight finish, then serve() returns.
   void stop();
 
+  /// What the routes share (gate, limits, actors), for the other doors
+  /// (grpc/) to serve through the same: valid while the server lives.
+  const route_context& context() const { return *context_; }
+
 private:
   void install_routes();
 

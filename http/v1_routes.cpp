@@ -106,10 +106,10 @@ void install_v1_routes(edge_server& server, const route_context& context,
     auto deadline = clock::now() + std::chrono::milliseconds{body.parameters.timeout_ms};
     auto model_entry = value_or_throw(context.directory->find(model));
     auto input = build_input_batch(body, model_entry->spec.input, context.limits);
-    return prepared_call{
-        std::move(model_entry),
-        predict_request{pinned, std::move(input), remaining(deadline).count()},
-        body.parameters.output};
+    predict_request request{pinned, std::move(input), remaining(deadline).count()};
+    request.priority = body.parameters.priority;
+    return prepared_call{std::move(model_entry), std::move(request),
+                         body.parameters.output};
   };
 
   auto predict = [&context, prepare](const httplib::Request& req, const std::string& body,

@@ -45,6 +45,8 @@ struct predict_request {
   tensor input;
   int64_t timeout_ms = 0;  // budget left when sent; 0: none beyond the asker's
   uint64_t cancel_key = 0; // set by the door that may cancel it; 0: cannot be cancelled
+  int32_t priority =
+      0; // 1: highest; 0: the model's lowest level (batching.priority_levels)
 };
 
 /// The answer to a predict_request: which version ran it, and its output
@@ -102,7 +104,7 @@ typename Inspector::result_type inspect(Inspector& f, model_spec& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, predict_request& x) {
   return f(caf::meta::type_name("actorserve::predict_request"), x.version, x.input,
-           x.timeout_ms, x.cancel_key);
+           x.timeout_ms, x.cancel_key, x.priority);
 }
 
 template <class Inspector>

@@ -6,7 +6,7 @@
 #include <limits>
 #include <utility>
 
-#include "protocols/oip_tensor_data.hpp"
+#include "protocols/oip_model_tensors.hpp"
 
 namespace actorserve {
 
@@ -135,34 +135,14 @@ size_t batch_size(const json* shape, const input_spec& input, const std::string&
   for (size_t i = 0; i < shape->size(); ++i)
     dims.push_back(integer_in_range((*shape)[i], 0, max_int64,
                                     field + "[" + std::to_string(i) + "]"));
-  auto expected = standard_input_shape(input);
-  if (dims.size() != expected.size() ||
-      !std::equal(expected.begin() + 1, expected.end(), dims.begin() + 1))
-    fail(ec::invalid_input, field,
-         "expected " + shape_text(expected) + ", got " + shape_text(dims));
-  if (dims[0] == 0)
-    fail(ec::invalid_input, field, "the batch (shape[0]) must not be empty");
-  if (dims[0] > limits.max_instances)
-    fail(ec::payload_too_large, field,
-         "a batch of " + std::to_string(dims[0]) + " is over the limit of " +
-             std::to_string(limits.max_instances));
-  return static_cast<size_t>(dims[0]);
+  return oip_batch_size(dims, input, field, limits);
 }
 
 oip_datatype model_datatype(const json* datatype, const input_spec& input,
                             const std::string& field) {
   if (datatype == nullptr || !datatype->is_string())
     fail(ec::invalid_request, field, "required: a string such as \"FP32\"");
-  const auto& name = datatype->get_ref<const std::string&>();
-  auto type = parse_oip_datatype(name);
-  if (!type)
-    fail(ec::invalid_request, field, "unknown datatype '" + key_text(name) + "'");
-  if (input.type == input_kind::image && *type != oip_datatype::bytes)
-    fail(ec::invalid_input, field,
-         "this model takes BYTES (encoded JPEG or PNG images), not " + name);
-  if (input.type == input_kind::tensor && *type == oip_datatype::bytes)
-    fail(ec::invalid_input, field, "this model takes numeric tensors, not BYTES");
-  return *type;
+  return oip_input_datatype(datatype->get_ref<const std::string&>(), input, field);
 }
 
 // Where an input's values are: its JSON "data", or a chunk of the binary part.
@@ -197,98 +177,52 @@ input_source input_data(const json& item, const std::string& field,
 
 tensor numeric_batch(const input_source& source, oip_datatype type, size_t count,
                      const input_spec& input, const std::string& field) {
+  if (source.data == nullptr)
+    return oip_numeric_batch(source.binary, type, count, input, field,
+                             field + ".parameters.binary_data_size");
   auto batch = input_batch(count, input);
-  const size_t elements = batch.values.size();
-  if (source.data != nullptr) {
-    json_to_floats(*source.data, type, elements, field + ".data", batch.values.data());
-    return batch;
-  }
-  const size_t expected = elements * element_bytes(type);
-  if (source.binary.size() != expected)
-    fail(ec::invalid_input, field + ".parameters.binary_data_size",
-         std::to_string(source.binary.size()) +
-             " bytes, but its shape and datatype need " + std::to_string(expected));
-  binary_to_floats(source.binary, type, elements, field, batch.values.data());
+  json_to_floats(*source.data, type, batch.values.size(), field + ".data",
+                 batch.values.data());
   return batch;
 }
 
 tensor image_batch(const input_source& source, size_t count, const input_spec& input,
                    const std::string& field, const request_limits& limits) {
-  const bool in_json = source.data != nullptr;
-  const auto elements = in_json
-                            ? json_bytes_elements(*source.data, count, field + ".data")
-                            : split_bytes_elements(source.binary, count, field);
-  auto batch = input_batch(count, input);
-  for (size_t i = 0; i < count; ++i) {
-    const auto element = field + " element " + std::to_string(i);
-    if (in_json)
-      decode_image_row(base64_bytes(elements[i], element), input, limits, element, batch,
-                       i);
-    else
-      decode_image_row(elements[i], input, limits, element, batch, i);
-  }
-  return batch;
-}
-
-std::string score_text(float score) {
-  char buffer[32];
-  auto [end, error] = std::to_chars(buffer, buffer + sizeof buffer, score);
-  return std::string(buffer, error == std::errc{} ? end : buffer);
-}
-
-// BYTES "score:index[:label]", the top k of each row.
-std::vector<std::string> classifications(const tensor& output, int64_t size, int64_t k,
-                                         const model_spec& spec) {
-  std::vector<std::string> texts;
-  const int64_t rows = output.shape.empty() ? 0 : output.shape[0];
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* row = output.values.data() + r * size;
-    const std::vector<double> scores(row, row + size);
-    for (auto i : top_k_order(scores, k)) {
-      auto text = score_text(row[i]) + ":" + std::to_string(i);
-      if (i < spec.labels.size())
-        text += ":" + spec.labels[i];
-      texts.push_back(std::move(text));
-    }
-  }
-  return texts;
+  if (source.data == nullptr)
+    return oip_image_batch(split_bytes_elements(source.binary, count, field), input,
+                           field, limits);
+  const auto texts = json_bytes_elements(*source.data, count, field + ".data");
+  std::vector<std::string> decoded;
+  decoded.reserve(count);
+  for (size_t i = 0; i < count; ++i)
+    decoded.push_back(base64_bytes(texts[i], field + " element " + std::to_string(i)));
+  return oip_image_batch({decoded.begin(), decoded.end()}, input, field, limits);
 }
 
 // The "output" entry; its binary bytes, if binary, are appended to `binary`.
 json output_entry(const tensor& output, const model_spec& spec,
                   const oip_output_options& options, std::string& binary) {
-  const int64_t size = checked_row_size(output);
-  const size_t binary_start = binary.size();
   json entry{{"name", "output"}};
-  if (options.classification > 0) {
-    if (size == 0 && !output.values.empty())
-      fail(ec::internal, "", "model output rows are empty; cannot classify");
-    const int64_t k = std::min<int64_t>(options.classification, size);
-    auto texts = classifications(output, size, k, spec);
-    entry["shape"] = {output.shape.empty() ? 0 : output.shape[0], k};
-    entry["datatype"] = "BYTES";
-    if (!options.binary) {
-      entry["data"] = std::move(texts);
-      return entry;
-    }
-    for (const auto& text : texts)
-      append_bytes_element(binary, text);
-  } else {
-    entry["shape"] = output.shape;
-    entry["datatype"] = "FP32";
-    if (!options.binary) {
-      entry["data"] =
-          row_values(output.values.data(), static_cast<int64_t>(output.values.size()));
-      return entry;
-    }
-    for (float value : output.values) {
-      uint32_t bits;
-      std::memcpy(&bits, &value, sizeof bits);
-      for (int i = 0; i < 4; ++i)
-        binary.push_back(static_cast<char>((bits >> (8 * i)) & 0xff));
-    }
+  if (options.binary) {
+    auto bytes = oip_output_bytes(output, spec, options.classification);
+    entry["shape"] = std::move(bytes.shape);
+    entry["datatype"] = std::move(bytes.datatype);
+    entry["parameters"] = {{"binary_data_size", bytes.bytes.size()}};
+    binary += bytes.bytes;
+    return entry;
   }
-  entry["parameters"] = {{"binary_data_size", binary.size() - binary_start}};
+  if (options.classification > 0) {
+    std::vector<int64_t> shape;
+    entry["data"] = oip_classifications(output, options.classification, spec, shape);
+    entry["shape"] = std::move(shape);
+    entry["datatype"] = "BYTES";
+    return entry;
+  }
+  checked_row_size(output);
+  entry["shape"] = output.shape;
+  entry["datatype"] = "FP32";
+  entry["data"] =
+      row_values(output.values.data(), static_cast<int64_t>(output.values.size()));
   return entry;
 }
 

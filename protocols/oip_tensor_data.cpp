@@ -126,29 +126,22 @@ std::pair<int64_t, uint64_t> integer_range(oip_datatype type) {
                      : (uint64_t{1} << (bits - 1)) - 1};
 }
 
+[[noreturn]] void out_of_range(oip_datatype type, const std::string& field,
+                               size_t index) {
+  const auto [min, max] = integer_range(type);
+  fail(ec::invalid_input, field,
+       "element " + std::to_string(index) + " must be an integer in " +
+           std::to_string(min) + ".." + std::to_string(max) + " for " +
+           std::string{entry(type).name});
+}
+
 float json_integer(const json& value, oip_datatype type, const std::string& field,
                    size_t index) {
-  const auto range = integer_range(type); // not bound: lambdas cannot capture bindings
-  const int64_t min = range.first;
-  const uint64_t max = range.second;
-  const auto wrong = [&] {
-    fail(ec::invalid_input, field,
-         "element " + std::to_string(index) + " must be an integer in " +
-             std::to_string(min) + ".." + std::to_string(max) + " for " +
-             std::string{entry(type).name});
-  };
   if (!value.is_number_integer())
-    wrong();
-  if (value.is_number_unsigned()) {
-    const auto x = value.get<uint64_t>();
-    if (x > max)
-      wrong();
-    return static_cast<float>(x);
-  }
-  const auto x = value.get<int64_t>();
-  if (x < min || (x > 0 && static_cast<uint64_t>(x) > max))
-    wrong();
-  return static_cast<float>(x);
+    out_of_range(type, field, index);
+  if (value.is_number_unsigned())
+    return unsigned_integer_element(value.get<uint64_t>(), type, field, index);
+  return signed_integer_element(value.get<int64_t>(), type, field, index);
 }
 
 float json_element(const json& value, oip_datatype type, const std::string& field,
@@ -165,7 +158,7 @@ float json_element(const json& value, oip_datatype type, const std::string& fiel
     fail(ec::invalid_input, field,
          "element " + std::to_string(index) + " must be a number, not " +
              std::string{value.type_name()});
-  return finite(static_cast<float>(value.get<double>()), field, index);
+  return finite_element(value.get<double>(), field, index);
 }
 
 // Calls visit(leaf, index) on the leaves of `data` in row-major order
@@ -208,6 +201,25 @@ std::optional<oip_datatype> parse_oip_datatype(std::string_view name) {
 
 size_t element_bytes(oip_datatype type) {
   return entry(type).bytes;
+}
+
+float signed_integer_element(int64_t value, oip_datatype type, const std::string& field,
+                             size_t index) {
+  const auto [min, max] = integer_range(type);
+  if (value < min || (value > 0 && static_cast<uint64_t>(value) > max))
+    out_of_range(type, field, index);
+  return static_cast<float>(value);
+}
+
+float unsigned_integer_element(uint64_t value, oip_datatype type,
+                               const std::string& field, size_t index) {
+  if (value > integer_range(type).second)
+    out_of_range(type, field, index);
+  return static_cast<float>(value);
+}
+
+float finite_element(double value, const std::string& field, size_t index) {
+  return finite(static_cast<float>(value), field, index);
 }
 
 void binary_to_floats(std::string_view bytes, oip_datatype type, size_t count,

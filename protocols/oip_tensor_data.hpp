@@ -7,6 +7,7 @@
 // functions; every malformed element is an api_error naming `field`.
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -38,6 +39,17 @@ std::optional<oip_datatype> parse_oip_datatype(std::string_view name);
 
 /// Bytes per element in the binary form; 0 for BYTES (variable).
 size_t element_bytes(oip_datatype type);
+
+/// One element given as a number (JSON, or gRPC's typed contents) for an
+/// integer datatype: outside the type's range is invalid_input. A signed
+/// value for an unsigned type, or the other way round, is checked the same.
+float signed_integer_element(int64_t value, oip_datatype type, const std::string& field,
+                             size_t index);
+float unsigned_integer_element(uint64_t value, oip_datatype type,
+                               const std::string& field, size_t index);
+
+/// One floating-point element as float32; non-finite is invalid_input.
+float finite_element(double value, const std::string& field, size_t index);
 
 /// Converts `count` numeric elements of `type`, little-endian and packed, to
 /// `out`. `bytes` must hold exactly count * element_bytes(type) bytes.

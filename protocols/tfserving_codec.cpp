@@ -138,7 +138,12 @@ json format_tfserving_predict(const predict_reply& reply, tfserving_format forma
   const float* values = reply.output.values.data();
   auto rows =
       reply.output.shape.empty() ? json::array() : nested(values, reply.output.shape, 0);
-  return {{format == tfserving_format::row ? "predictions" : "outputs", std::move(rows)}};
+  if (format == tfserving_format::row)
+    return {{"predictions", std::move(rows)}};
+  // TF Serving answers a columnar request under "outputs", and its clients
+  // read that; our contract (API.md) promises "predictions" for both formats.
+  // A columnar answer carries both, so that either kind of client reads it.
+  return {{"outputs", rows}, {"predictions", rows}};
 }
 
 json tfserving_model_status(const model_status& status, const std::string& version) {

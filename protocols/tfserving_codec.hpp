@@ -36,9 +36,9 @@ tfserving_predict_request parse_tfserving_predict(std::string_view body,
                                                   const model_spec& spec,
                                                   const request_limits& limits);
 
-/// {"predictions": rows} for a row request, {"outputs": rows} for a columnar
-/// one (as TF Serving answers): each row nested to the output's row shape as
-/// the reply reports it (a scalar per row for an output of shape [N]).
+/// {"predictions": rows} for a row request; for a columnar one also
+/// {"outputs": rows} (as TF Serving answers it): each row nested to the output's row
+/// shape as the reply reports it (a scalar per row for an output of shape [N]).
 nlohmann::json format_tfserving_predict(const predict_reply& reply,
                                         tfserving_format format);
 

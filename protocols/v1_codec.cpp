@@ -34,9 +34,12 @@ predict_parameters parse_parameters(const json& parameters,
       result.output.raw_output = value.get<bool>();
     } else if (name == "timeout_ms") {
       result.timeout_ms = integer_in_range(value, 1, limits.max_timeout_ms, field);
+    } else if (name == "priority") {
+      result.priority = static_cast<int32_t>(
+          integer_in_range(value, 0, std::numeric_limits<int32_t>::max(), field));
     } else {
       fail(ec::invalid_request, field,
-           "unknown parameter (known: top_k, raw_output, timeout_ms)");
+           "unknown parameter (known: top_k, raw_output, timeout_ms, priority)");
     }
   }
   return result;

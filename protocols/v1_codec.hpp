@@ -21,6 +21,7 @@ namespace actorserve {
 struct predict_parameters {
   output_options output;  // top_k (0: the model's) and raw_output
   int64_t timeout_ms = 0; // resolved: the body's value or the default
+  int32_t priority = 0;   // 1: highest; 0 (absent): the model's lowest level
 };
 
 /// A body that passed the schema check: `instances` is a non-empty array of

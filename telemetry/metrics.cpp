@@ -223,12 +223,6 @@ double sane(double value) {
 
 // --- Buckets ----------------------------------------------------------------
 
-const prometheus::Histogram::BucketBoundaries& request_buckets() {
-  static const prometheus::Histogram::BucketBoundaries buckets{
-      0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
-  return buckets;
-}
-
 const prometheus::Histogram::BucketBoundaries& model_time_buckets() {
   static const prometheus::Histogram::BucketBoundaries buckets{
       0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
@@ -444,6 +438,16 @@ void metrics::set_open_connections(int64_t connections) {
 
 std::string metrics::render() const {
   return prometheus::TextSerializer{}.Serialize(registry_->Collect());
+}
+
+const std::vector<double>& request_buckets() {
+  static const prometheus::Histogram::BucketBoundaries buckets{
+      0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+  return buckets;
+}
+
+std::shared_ptr<prometheus::Registry> metrics::registry() const {
+  return registry_;
 }
 
 } // namespace actorserve

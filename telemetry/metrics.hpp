@@ -22,6 +22,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 namespace prometheus {
 class Counter;
@@ -78,6 +79,9 @@ inline constexpr std::array<std::string_view, 33> route_templates{
 /// "unmatched". Pure string work, no regex.
 std::string route_template(std::string_view method, std::string_view path);
 
+/// The latency buckets of requests, in seconds, for every door.
+const std::vector<double>& request_buckets();
+
 class metrics {
 public:
   /// Owns its prometheus::Registry; registers
@@ -118,6 +122,9 @@ public:
 
   /// Prometheus text exposition format (version 0.0.4).
   std::string render() const;
+
+  /// The registry, for the metrics of other parts (telemetry/grpc_metrics.hpp).
+  std::shared_ptr<prometheus::Registry> registry() const;
 
 private:
   struct model_series {

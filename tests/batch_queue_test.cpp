@@ -25,6 +25,10 @@ time_point at(int64_t us) {
 // A deadline far enough away that it never matters.
 const time_point no_deadline = at(1'000'000'000);
 
+// These tests queue at one priority, where the time of a take does not change
+// its order (tests/batch_queue_priority_test.cpp covers priorities).
+const time_point any_time = at(0);
+
 batch_queue::limits make_limits(int32_t max_batch_size, int64_t delay_us,
                                 int32_t max_queue_size = 1024) {
   batch_queue::limits limits;
@@ -64,7 +68,7 @@ TEST(BatchQueue, EmptyQueueIsNeverDue) {
   EXPECT_EQ(queue.next_deadline(), std::nullopt);
   EXPECT_EQ(queue.waiting_rows(), 0);
   EXPECT_EQ(queue.waiting_requests(), 0u);
-  auto batch = queue.take_batch();
+  auto batch = queue.take_batch(any_time);
   EXPECT_TRUE(batch.slices.empty());
   EXPECT_EQ(batch.rows, 0);
 }
@@ -83,7 +87,7 @@ TEST(BatchQueue, FullBatchIsDueAtOnce) {
   ASSERT_TRUE(queue.push(2, 1, at(100), no_deadline));
   EXPECT_EQ(queue.waiting_rows(), 4);
   EXPECT_TRUE(queue.batch_due(at(100)));
-  expect_batch(queue.take_batch(), {{1, 0, 3}, {2, 0, 1}});
+  expect_batch(queue.take_batch(any_time), {{1, 0, 3}, {2, 0, 1}});
   EXPECT_TRUE(queue.empty());
   EXPECT_FALSE(queue.batch_due(at(100)));
 }
@@ -111,7 +115,7 @@ TEST(BatchQueue, DelayCountsFromTheFirstWaitingRequest) {
   EXPECT_EQ(queue.next_due_time(), at(1100));
   EXPECT_FALSE(queue.batch_due(at(1099)));
   EXPECT_TRUE(queue.batch_due(at(1100)));
-  expect_batch(queue.take_batch(), {{1, 0, 1}, {2, 0, 1}});
+  expect_batch(queue.take_batch(any_time), {{1, 0, 1}, {2, 0, 1}});
 }
 
 TEST(BatchQueue, DueTimeMovesToTheNextRequestOnceTheFirstIsGone) {
@@ -119,7 +123,7 @@ TEST(BatchQueue, DueTimeMovesToTheNextRequestOnceTheFirstIsGone) {
   ASSERT_TRUE(queue.push(1, 2, at(100), no_deadline));
   ASSERT_TRUE(queue.push(2, 1, at(600), no_deadline));
   EXPECT_TRUE(queue.batch_due(at(100))); // full
-  expect_batch(queue.take_batch(), {{1, 0, 2}});
+  expect_batch(queue.take_batch(any_time), {{1, 0, 2}});
   // Counted from request 2's arrival, not from the last batch.
   EXPECT_EQ(queue.next_due_time(), at(1600));
   EXPECT_FALSE(queue.batch_due(at(1599)));
@@ -132,7 +136,7 @@ TEST(BatchQueue, ZeroDelayIsDueWheneverNotEmpty) {
   ASSERT_TRUE(queue.push(1, 1, at(500), no_deadline));
   EXPECT_TRUE(queue.batch_due(at(500)));
   EXPECT_EQ(queue.next_due_time(), at(500));
-  expect_batch(queue.take_batch(), {{1, 0, 1}});
+  expect_batch(queue.take_batch(any_time), {{1, 0, 1}});
   EXPECT_FALSE(queue.batch_due(at(500)));
 }
 
@@ -143,20 +147,20 @@ TEST(BatchQueue, LargeRequestIsSplitIntoSlices) {
   ASSERT_TRUE(queue.push(7, 70, at(0), no_deadline));
   EXPECT_EQ(queue.waiting_rows(), 70);
 
-  expect_batch(queue.take_batch(), {{7, 0, 32}});
+  expect_batch(queue.take_batch(any_time), {{7, 0, 32}});
   EXPECT_EQ(queue.waiting_rows(), 38);
   EXPECT_EQ(queue.waiting_requests(), 1u);
   EXPECT_TRUE(queue.batch_due(at(0))); // still 38 rows: full
 
-  expect_batch(queue.take_batch(), {{7, 32, 32}});
+  expect_batch(queue.take_batch(any_time), {{7, 32, 32}});
   EXPECT_EQ(queue.waiting_rows(), 6);
   // A partly taken request keeps its arrival, so the rest is due once it waited.
   EXPECT_EQ(queue.next_due_time(), at(1000));
 
-  expect_batch(queue.take_batch(), {{7, 64, 6}});
+  expect_batch(queue.take_batch(any_time), {{7, 64, 6}});
   EXPECT_EQ(queue.waiting_rows(), 0);
   EXPECT_TRUE(queue.empty());
-  EXPECT_TRUE(queue.take_batch().slices.empty());
+  EXPECT_TRUE(queue.take_batch(any_time).slices.empty());
 }
 
 TEST(BatchQueue, SeveralRequestsShareABatchInOrder) {
@@ -166,7 +170,7 @@ TEST(BatchQueue, SeveralRequestsShareABatchInOrder) {
   ASSERT_TRUE(queue.push(3, 2, at(2), no_deadline));
   EXPECT_EQ(queue.waiting_rows(), 9);
   EXPECT_FALSE(queue.batch_due(at(2)));
-  expect_batch(queue.take_batch(), {{1, 0, 3}, {2, 0, 4}, {3, 0, 2}});
+  expect_batch(queue.take_batch(any_time), {{1, 0, 3}, {2, 0, 4}, {3, 0, 2}});
   EXPECT_TRUE(queue.empty());
 }
 
@@ -175,10 +179,10 @@ TEST(BatchQueue, BatchStopsAtMaxAndSplitsTheLastRequest) {
   ASSERT_TRUE(queue.push(1, 5, at(0), no_deadline));
   ASSERT_TRUE(queue.push(2, 5, at(1), no_deadline));
   ASSERT_TRUE(queue.push(3, 1, at(2), no_deadline));
-  expect_batch(queue.take_batch(), {{1, 0, 5}, {2, 0, 3}});
+  expect_batch(queue.take_batch(any_time), {{1, 0, 5}, {2, 0, 3}});
   EXPECT_EQ(queue.waiting_rows(), 3);
   EXPECT_EQ(queue.waiting_requests(), 2u);
-  expect_batch(queue.take_batch(), {{2, 3, 2}, {3, 0, 1}});
+  expect_batch(queue.take_batch(any_time), {{2, 3, 2}, {3, 0, 1}});
   EXPECT_TRUE(queue.empty());
 }
 
@@ -188,13 +192,13 @@ TEST(BatchQueue, SplitRequestIsFollowedByTheNextOnes) {
   ASSERT_TRUE(queue.push(2, 20, at(10), no_deadline));
   ASSERT_TRUE(queue.push(3, 10, at(20), no_deadline));
   EXPECT_EQ(queue.waiting_rows(), 100);
-  expect_batch(queue.take_batch(), {{1, 0, 32}});
-  expect_batch(queue.take_batch(), {{1, 32, 32}});
-  expect_batch(queue.take_batch(), {{1, 64, 6}, {2, 0, 20}, {3, 0, 6}});
+  expect_batch(queue.take_batch(any_time), {{1, 0, 32}});
+  expect_batch(queue.take_batch(any_time), {{1, 32, 32}});
+  expect_batch(queue.take_batch(any_time), {{1, 64, 6}, {2, 0, 20}, {3, 0, 6}});
   EXPECT_EQ(queue.waiting_rows(), 4);
   // Request 3 is now the partly taken front; its own arrival counts.
   EXPECT_EQ(queue.next_due_time(), at(1020));
-  expect_batch(queue.take_batch(), {{3, 6, 4}});
+  expect_batch(queue.take_batch(any_time), {{3, 6, 4}});
   EXPECT_TRUE(queue.empty());
 }
 
@@ -202,9 +206,9 @@ TEST(BatchQueue, BatchSizeOneTakesOneRowAtATime) {
   batch_queue queue(make_limits(1, 1000));
   ASSERT_TRUE(queue.push(1, 2, at(0), no_deadline));
   ASSERT_TRUE(queue.push(2, 1, at(0), no_deadline));
-  expect_batch(queue.take_batch(), {{1, 0, 1}});
-  expect_batch(queue.take_batch(), {{1, 1, 1}});
-  expect_batch(queue.take_batch(), {{2, 0, 1}});
+  expect_batch(queue.take_batch(any_time), {{1, 0, 1}});
+  expect_batch(queue.take_batch(any_time), {{1, 1, 1}});
+  expect_batch(queue.take_batch(any_time), {{2, 0, 1}});
   EXPECT_TRUE(queue.empty());
 }
 
@@ -221,7 +225,7 @@ TEST(BatchQueue, PushBeyondCapacityIsRefusedAndChangesNothing) {
   EXPECT_EQ(queue.next_due_time(), at(1000));
   EXPECT_EQ(queue.next_deadline(), at(5000));
   EXPECT_FALSE(queue.cancel(3));
-  expect_batch(queue.take_batch(), {{1, 0, 1}, {2, 0, 1}});
+  expect_batch(queue.take_batch(any_time), {{1, 0, 1}, {2, 0, 1}});
   // Room again once the requests have left.
   EXPECT_TRUE(queue.push(3, 1, at(30), no_deadline));
 }
@@ -229,9 +233,9 @@ TEST(BatchQueue, PushBeyondCapacityIsRefusedAndChangesNothing) {
 TEST(BatchQueue, PartlyTakenRequestStillCountsAgainstCapacity) {
   batch_queue queue(make_limits(4, 1000, 1));
   ASSERT_TRUE(queue.push(1, 6, at(0), no_deadline));
-  expect_batch(queue.take_batch(), {{1, 0, 4}});
+  expect_batch(queue.take_batch(any_time), {{1, 0, 4}});
   EXPECT_FALSE(queue.push(2, 1, at(1), no_deadline));
-  expect_batch(queue.take_batch(), {{1, 4, 2}});
+  expect_batch(queue.take_batch(any_time), {{1, 4, 2}});
   EXPECT_TRUE(queue.push(2, 1, at(2), no_deadline));
 }
 
@@ -261,7 +265,7 @@ TEST(BatchQueue, ExpireDropsUntakenRequestsPastTheirDeadlineInOrder) {
   EXPECT_EQ(queue.next_due_time(), at(1010));
   EXPECT_TRUE(queue.expire(at(500)).empty());
 
-  expect_batch(queue.take_batch(), {{2, 0, 3}, {4, 0, 5}});
+  expect_batch(queue.take_batch(any_time), {{2, 0, 3}, {4, 0, 5}});
   EXPECT_TRUE(queue.empty());
 }
 
@@ -269,7 +273,7 @@ TEST(BatchQueue, ExpireKeepsAPartlyTakenRequest) {
   batch_queue queue(make_limits(4, 1000));
   ASSERT_TRUE(queue.push(1, 10, at(0), at(100)));
   ASSERT_TRUE(queue.push(2, 1, at(0), at(100)));
-  expect_batch(queue.take_batch(), {{1, 0, 4}});
+  expect_batch(queue.take_batch(any_time), {{1, 0, 4}});
   // Request 1 is partly taken: only request 2 can still be dropped.
   EXPECT_EQ(queue.next_deadline(), at(100));
   EXPECT_EQ(queue.expire(at(200)), (std::vector<request_id>{2}));
@@ -277,8 +281,8 @@ TEST(BatchQueue, ExpireKeepsAPartlyTakenRequest) {
   EXPECT_EQ(queue.waiting_requests(), 1u);
   EXPECT_EQ(queue.next_deadline(), std::nullopt);
   EXPECT_TRUE(queue.expire(at(1'000'000)).empty());
-  expect_batch(queue.take_batch(), {{1, 4, 4}});
-  expect_batch(queue.take_batch(), {{1, 8, 2}});
+  expect_batch(queue.take_batch(any_time), {{1, 4, 4}});
+  expect_batch(queue.take_batch(any_time), {{1, 8, 2}});
   EXPECT_TRUE(queue.empty());
 }
 
@@ -307,14 +311,14 @@ TEST(BatchQueue, CancelRemovesOnlyUntakenRequests) {
   EXPECT_FALSE(queue.cancel(3));  // already gone
   EXPECT_FALSE(queue.cancel(42)); // never known
 
-  expect_batch(queue.take_batch(), {{1, 0, 4}});
+  expect_batch(queue.take_batch(any_time), {{1, 0, 4}});
   EXPECT_FALSE(queue.cancel(1)); // partly taken
   EXPECT_EQ(queue.waiting_rows(), 3);
 
   EXPECT_TRUE(queue.cancel(2));
   EXPECT_EQ(queue.waiting_rows(), 2);
   EXPECT_EQ(queue.next_deadline(), std::nullopt);
-  expect_batch(queue.take_batch(), {{1, 4, 2}});
+  expect_batch(queue.take_batch(any_time), {{1, 4, 2}});
   EXPECT_TRUE(queue.empty());
   EXPECT_FALSE(queue.cancel(1)); // done
 }
@@ -352,14 +356,14 @@ TEST(BatchQueue, WithdrawRemovesTheUntakenRowsOfAPartlyTakenRequest) {
   batch_queue queue(make_limits(4, 1000));
   ASSERT_TRUE(queue.push(1, 10, at(0), at(900)));
   ASSERT_TRUE(queue.push(2, 1, at(10), at(800)));
-  expect_batch(queue.take_batch(), {{1, 0, 4}});
+  expect_batch(queue.take_batch(any_time), {{1, 0, 4}});
   EXPECT_FALSE(queue.cancel(1)); // partly taken: cancel refuses, withdraw does not
   EXPECT_TRUE(queue.withdraw(1));
   EXPECT_EQ(queue.waiting_rows(), 1);
   EXPECT_EQ(queue.waiting_requests(), 1u);
   // The next request is the front now: its own arrival sets the due time.
   EXPECT_EQ(queue.next_due_time(), at(1010));
-  expect_batch(queue.take_batch(), {{2, 0, 1}});
+  expect_batch(queue.take_batch(any_time), {{2, 0, 1}});
   EXPECT_TRUE(queue.empty());
   EXPECT_FALSE(queue.withdraw(1)); // nothing of it waits any more
 }
@@ -374,14 +378,14 @@ TEST(BatchQueue, WithdrawOfAnUntakenRequestIsACancel) {
   EXPECT_EQ(queue.next_deadline(), at(900));
   EXPECT_TRUE(queue.push(3, 1, at(20), no_deadline)); // its place is free again
   EXPECT_FALSE(queue.withdraw(42));                   // never known
-  expect_batch(queue.take_batch(), {{2, 0, 3}, {3, 0, 1}});
+  expect_batch(queue.take_batch(any_time), {{2, 0, 3}, {3, 0, 1}});
 }
 
 TEST(BatchQueue, WithdrawOfAFullyTakenRequestChangesNothing) {
   batch_queue queue(make_limits(4, 1000));
   ASSERT_TRUE(queue.push(1, 4, at(0), no_deadline));
   ASSERT_TRUE(queue.push(2, 2, at(0), no_deadline));
-  expect_batch(queue.take_batch(), {{1, 0, 4}});
+  expect_batch(queue.take_batch(any_time), {{1, 0, 4}});
   EXPECT_FALSE(queue.withdraw(1));
   EXPECT_EQ(queue.waiting_rows(), 2);
   EXPECT_EQ(queue.waiting_requests(), 1u);
@@ -491,7 +495,7 @@ private:
 
   void take() {
     const int64_t waiting_before = queue_.waiting_rows();
-    const auto batch = queue_.take_batch();
+    const auto batch = queue_.take_batch(at(now_us_));
     // As many rows as fit, never more than the max.
     ASSERT_LE(batch.rows, limits_.max_batch_size);
     ASSERT_EQ(batch.rows, std::min<int64_t>(waiting_before, limits_.max_batch_size));

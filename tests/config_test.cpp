@@ -106,6 +106,8 @@ TEST_F(model_config_test, image_config_gets_defaults_and_computed_shape) {
   EXPECT_EQ(config.batching.max_batch_size, 32);
   EXPECT_EQ(config.batching.max_queue_delay_us, 2000);
   EXPECT_EQ(config.batching.max_queue_size, 1024);
+  EXPECT_EQ(config.batching.priority_levels, 3);
+  EXPECT_EQ(config.batching.max_priority_wait_us, 1'000'000);
   EXPECT_EQ(config.instances, 1);
   EXPECT_EQ(config.default_version, "");
   EXPECT_TRUE(config.traffic.empty());
@@ -116,7 +118,8 @@ TEST_F(model_config_test, image_config_with_every_key) {
     "input": {"type": "image", "height": 224, "width": 224, "channels": 3,
               "color": "bgr", "scale": 1.0, "mean": [0.5], "std": [0.1, 0.2, 0.4]},
     "output": {"type": "classification", "top_k": 3, "labels": "meta/labels.txt"},
-    "batching": {"max_batch_size": 8, "max_queue_delay_us": 0, "max_queue_size": 16},
+    "batching": {"max_batch_size": 8, "max_queue_delay_us": 0, "max_queue_size": 16,
+                 "priority_levels": 5, "max_priority_wait_us": 250000},
     "instances": 2,
     "default_version": "2",
     "traffic": {"1": 10, "2": 90, "3": 0}
@@ -131,6 +134,8 @@ TEST_F(model_config_test, image_config_with_every_key) {
   EXPECT_EQ(config.batching.max_batch_size, 8);
   EXPECT_EQ(config.batching.max_queue_delay_us, 0);
   EXPECT_EQ(config.batching.max_queue_size, 16);
+  EXPECT_EQ(config.batching.priority_levels, 5);
+  EXPECT_EQ(config.batching.max_priority_wait_us, 250000);
   EXPECT_EQ(config.instances, 2);
   EXPECT_EQ(config.default_version, "2");
   EXPECT_EQ(config.traffic,
@@ -213,6 +218,15 @@ TEST_F(model_config_test, out_of_range_values_are_errors) {
   expect_error(
       R"({"input": {"height": 1, "width": 1}, "batching": {"max_queue_size": 0}})",
       "batching.max_queue_size");
+  expect_error(
+      R"({"input": {"height": 1, "width": 1}, "batching": {"priority_levels": 0}})",
+      "batching.priority_levels");
+  expect_error(
+      R"({"input": {"height": 1, "width": 1}, "batching": {"priority_levels": 33}})",
+      "batching.priority_levels");
+  expect_error(
+      R"({"input": {"height": 1, "width": 1}, "batching": {"max_priority_wait_us": 0}})",
+      "batching.max_priority_wait_us");
   expect_error(R"({"input": {"height": 1, "width": 1}, "instances": 65})", "instances");
   expect_error(
       R"({"input": {"height": 1, "width": 1}, "instances": 18446744073709551615})",

@@ -57,9 +57,10 @@ TEST_F(messages_test, tensor_round_trips) {
 }
 
 TEST_F(messages_test, predict_request_and_reply_round_trip) {
-  predict_request request{"7", sample_tensor(), 1234, 0xfedcba9876543210};
+  predict_request request{"7", sample_tensor(), 1234, 0xfedcba9876543210, 2};
   for (const auto& copy : {round_trip(request), round_trip_in_message(request)}) {
     EXPECT_EQ(copy.version, "7");
+    EXPECT_EQ(copy.priority, 2);
     EXPECT_EQ(copy.timeout_ms, 1234);
     EXPECT_EQ(copy.cancel_key, 0xfedcba9876543210);
     expect_equal(copy.input, request.input);

@@ -324,6 +324,10 @@ TEST(OipParameters, BadParametersAndOutputs) {
                "parameters.timeout");
   EXPECT_ERROR(with({{"parameters", {{"priority", "high"}}}}), ec::invalid_request,
                "parameters.priority");
+  EXPECT_ERROR(with({{"parameters", {{"priority", -1}}}}), ec::invalid_request,
+               "parameters.priority");
+  EXPECT_ERROR(with({{"parameters", {{"priority", 1.5}}}}), ec::invalid_request,
+               "parameters.priority");
   EXPECT_ERROR(with({{"parameters", {{"binary_data_output", 1}}}}), ec::invalid_request,
                "true or false");
   EXPECT_ERROR(with({{"parameters", 5}}), ec::invalid_request, "must be an object");

@@ -108,7 +108,7 @@ TEST(TfservingPredict, PredictionsAreNestedToTheOutputShape) {
   EXPECT_EQ(format_tfserving_predict(reply, tfserving_format::row),
             json({{"predictions", two_rows}}));
   EXPECT_EQ(format_tfserving_predict(reply, tfserving_format::columnar),
-            json({{"outputs", two_rows}}));
+            json({{"outputs", two_rows}, {"predictions", two_rows}}));
   reply.output.shape = {3};
   reply.output.values = {1.5, 2, 3};
   EXPECT_EQ(format_tfserving_predict(reply, tfserving_format::row),

@@ -54,6 +54,7 @@ TEST_F(tfserving_e2e_test, row_and_columnar_predict_equal_v1) {
                                     R"({"inputs": [[[1, 2], [3, 4]]]})");
   ASSERT_EQ(columns.status, 200) << columns.body.dump();
   EXPECT_EQ(columns.body["outputs"], rows.body["predictions"]);
+  EXPECT_EQ(columns.body["predictions"], rows.body["predictions"]);
 }
 
 TEST_F(tfserving_e2e_test, digit_predictions_are_v1_raw_outputs) {

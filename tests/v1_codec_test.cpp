@@ -188,14 +188,16 @@ TEST(ParsePredictBody, ParametersDefaultsAndValues) {
   EXPECT_EQ(body.parameters.output.top_k, 0);
   EXPECT_FALSE(body.parameters.output.raw_output);
   EXPECT_EQ(body.parameters.timeout_ms, 1234);
+  EXPECT_EQ(body.parameters.priority, 0);
 
   body = parse_predict_body(
       "{\"instances\": [{}], \"parameters\": {\"top_k\": 3, \"raw_output\": true, "
-      "\"timeout_ms\": 5000}}",
+      "\"timeout_ms\": 5000, \"priority\": 2}}",
       limits);
   EXPECT_EQ(body.parameters.output.top_k, 3);
   EXPECT_TRUE(body.parameters.output.raw_output);
   EXPECT_EQ(body.parameters.timeout_ms, 5000);
+  EXPECT_EQ(body.parameters.priority, 2);
 
   body = parse_predict_body("{\"instances\": [{}], \"parameters\": {}}", limits);
   EXPECT_EQ(body.parameters.timeout_ms, 1234);
@@ -226,8 +228,18 @@ TEST(ParsePredictBody, BadParameters) {
                    "parameters.timeout_ms");
   EXPECT_API_ERROR(with("{\"timeout_ms\": \"100\"}"), ec::invalid_request,
                    "parameters.timeout_ms");
+  EXPECT_API_ERROR(with("{\"priority\": -1}"), ec::invalid_request,
+                   "parameters.priority");
+  EXPECT_API_ERROR(with("{\"priority\": 1.5}"), ec::invalid_request,
+                   "parameters.priority");
+  EXPECT_API_ERROR(with("{\"priority\": \"high\"}"), ec::invalid_request,
+                   "parameters.priority");
+  EXPECT_API_ERROR(with("{\"priority\": 2147483648}"), ec::invalid_request,
+                   "parameters.priority");
   EXPECT_EQ(with("{\"top_k\": 0}").message,
             "parameters.top_k: must be an integer in 1..2147483647");
+  EXPECT_EQ(with("{\"priority\": -1}").message,
+            "parameters.priority: must be an integer in 0..2147483647");
   EXPECT_NO_THROW(parse_predict_body(
       "{\"instances\": [{}], \"parameters\": {\"timeout_ms\": 300000}}", {}));
 }
