@@ -151,6 +151,7 @@ int run(const server_options& options) {
   registry_settings settings;
   settings.repository = options.model_repository;
   settings.load_timeout = std::chrono::seconds{options.load_timeout_s};
+  settings.poll_interval = std::chrono::seconds{options.repository_poll_s};
   settings.fault_injection = options.enable_fault_injection;
   auto stats = std::make_shared<metrics>();
   settings.stats = stats;

@@ -57,34 +57,45 @@ caf::expected<torch::jit::Module> load_module(const std::string& file) {
   }
 }
 
-tensor warm_up_input(const std::vector<int64_t>& row_shape) {
+tensor zeros(int64_t batch_size, const std::vector<int64_t>& row_shape) {
   tensor input;
-  input.shape.push_back(1);
+  input.shape.push_back(batch_size);
   input.shape.insert(input.shape.end(), row_shape.begin(), row_shape.end());
-  int64_t size = 1;
+  int64_t size = batch_size;
   for (auto dim : row_shape)
     size *= dim;
   input.values.assign(static_cast<size_t>(size), 0.0f);
   return input;
 }
 
+/// Runs the configured warm-up forward calls; the first failure says why.
+caf::expected<void> warm_up(torch::jit::Module& module,
+                            const instance_settings& settings) {
+  for (int32_t round = 0; round < settings.warmup.count; ++round) {
+    for (auto batch_size : settings.warmup.batch_sizes) {
+      auto input = zeros(batch_size, settings.input_row_shape);
+      if (auto warm = run_forward(module, input); !warm)
+        return make_error(ec::internal,
+                          "warm-up of " + settings.model_file + " (batch of " +
+                              std::to_string(batch_size) +
+                              ") failed: " + to_api_error(warm.error()).message);
+    }
+  }
+  return {};
+}
+
 } // namespace
 
 class shared_module {
 public:
-  /// Loads and warms up the module unless an earlier call did; a failed load
-  /// leaves the slot empty, so the next call tries again. Any thread.
+  /// Loads the module unless an earlier call did; a failed load leaves the
+  /// slot empty, so the next call tries again. Any thread.
   caf::expected<torch::jit::Module*> load(const instance_settings& settings) {
     std::lock_guard<std::mutex> guard{mutex_};
     if (!module_) {
       auto module = load_module(settings.model_file);
       if (!module)
         return std::move(module.error());
-      auto input = warm_up_input(settings.input_row_shape);
-      if (auto warm = run_forward(*module, input); !warm)
-        return make_error(ec::internal,
-                          "warm-up of " + settings.model_file +
-                              " failed: " + to_api_error(warm.error()).message);
       module_ = std::move(*module);
     }
     // Never reassigned once set: callers use the pointer without the lock.
@@ -115,6 +126,9 @@ instance_actor::behavior_type model_instance(instance_pointer self,
           auto module = settings.module->load(settings);
           if (!module)
             return std::move(module.error());
+          // Every instance warms up on its own thread before it serves.
+          if (auto warm = warm_up(**module, settings); !warm)
+            return std::move(warm.error());
           self->state.module = *module;
         }
         auto elapsed = std::chrono::steady_clock::now() - started;

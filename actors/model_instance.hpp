@@ -13,11 +13,12 @@
 
 #include <caf/actor_system.hpp>
 
+#include "config/model_config.hpp"
 #include "messages/interfaces.hpp"
 
 namespace actorserve {
 
-/// One loaded and warmed-up module, shared by the instances of a version so
+/// One loaded module, shared by the instances of a version so
 /// that N instances cost one copy of the weights. The first instance to get
 /// `load` loads it; the others wait for that and reuse it. Forward calls from
 /// several instance threads run on it concurrently (TorchScript's forward is
@@ -36,6 +37,9 @@ struct instance_settings {
   /// Shared by the instances of a version (make_shared_module); null gives
   /// the instance a module of its own.
   std::shared_ptr<shared_module> module = nullptr;
+  /// Forward calls on zeros this instance runs after loading, before it
+  /// answers `load` (config.json `warmup`); their time counts as load time.
+  warmup_config warmup;
 };
 
 /// The input value that crashes an instance when fault injection is on.

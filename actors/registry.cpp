@@ -1,57 +1,16 @@
 #include "actors/registry.hpp"
 
+#include <algorithm>
 #include <map>
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/registry_state.hpp"
 #include "actors/replica_set.hpp"
-#include "actors/router.hpp"
-#include "config/model_repository.hpp"
-#include "messages/error.hpp"
 #include "telemetry/logging.hpp"
 
 namespace actorserve {
-
-namespace {
-
-using registry_impl = registry_actor::extend<
-    // Timer: pull every peer's catalog and refresh the local view.
-    caf::reacts_to<atom::sync>>;
-
-struct model_entry {
-  router_actor router;
-  model_spec spec;
-};
-
-struct peer_entry {
-  registry_actor registry;
-  node_catalog catalog;
-};
-
-struct shared_model {
-  replica_set_actor replicas;
-  model_spec spec;
-};
-
-using status_map = std::map<std::string, model_status>;
-
-struct registry_state {
-  static inline const char* name = "registry";
-  registry_settings settings;
-  std::map<std::string, model_entry> models;  // hosted here
-  status_map local_status;                    // of the models hosted here, last sync
-  std::map<std::string, peer_entry> peers;    // node -> peer
-  std::map<std::string, shared_model> shared; // models other nodes host too
-};
-
-using registry_pointer = registry_impl::stateful_pointer<registry_state>;
-
-/// A node hosting a model, for admin fan-out.
-struct host {
-  std::string node;
-  router_actor router;
-};
 
 model_spec make_spec(const model_folder& folder) {
   return {folder.name, folder.config.input, folder.config.output, folder.labels};
@@ -71,6 +30,42 @@ router_settings make_router_settings(const model_folder& folder,
   result.stats = settings.stats;
   return result;
 }
+
+std::vector<host> hosts_of(const registry_state& st, const std::string& model) {
+  std::vector<host> result;
+  if (auto i = st.models.find(model); i != st.models.end())
+    result.push_back({st.settings.node, i->second.router});
+  for (const auto& [node, peer] : st.peers)
+    for (const auto& hosted : peer.catalog.models)
+      if (hosted.spec.name == model)
+        result.push_back({node, hosted.router});
+  return result;
+}
+
+void publish_directory(const registry_state& st) {
+  predictor_directory::table entries;
+  for (const auto& [name, entry] : st.models)
+    entries.emplace(name, directory_entry{predictor_actor{entry.router}, entry.spec});
+  for (const auto& [name, model] : st.shared)
+    entries.insert_or_assign(
+        name, directory_entry{predictor_actor{model.replicas}, model.spec});
+  st.settings.directory->publish(std::move(entries));
+}
+
+std::chrono::milliseconds admin_timeout(const registry_state& st) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(st.settings.load_timeout);
+}
+
+caf::error no_host_error(const registry_state& st, const std::string& model) {
+  if (st.loading.count(model) > 0)
+    return make_error(ec::conflict, "model " + model + " is loading; retry when it ends");
+  if (st.shared.count(model) > 0)
+    return make_error(ec::unavailable,
+                      "no node that hosts model " + model + " is reachable");
+  return make_error(ec::model_not_found, "model '" + model + "' does not exist");
+}
+
+namespace {
 
 /// Asks every local router for its status and calls `done` with all of them,
 /// by name. A router that does not answer in time is listed with no versions.
@@ -114,15 +109,14 @@ std::vector<model_status> merge_with_peers(const registry_state& st, status_map 
   return merged;
 }
 
-std::vector<host> hosts_of(const registry_state& st, const std::string& model) {
-  std::vector<host> result;
-  if (auto i = st.models.find(model); i != st.models.end())
-    result.push_back({st.settings.node, i->second.router});
-  for (const auto& [node, peer] : st.peers)
-    for (const auto& hosted : peer.catalog.models)
-      if (hosted.spec.name == model)
-        result.push_back({node, hosted.router});
-  return result;
+/// True when every version of a model is draining or unloaded: a peer's
+/// copy that an unload closed, which no replica set should be made for.
+bool is_closing(const model_status& status) {
+  return !status.versions.empty() &&
+         std::all_of(status.versions.begin(), status.versions.end(), [](const auto& v) {
+           return v.state == version_state::draining ||
+                  v.state == version_state::unloaded;
+         });
 }
 
 std::vector<std::string> available_versions(const model_status& status) {
@@ -131,18 +125,6 @@ std::vector<std::string> available_versions(const model_status& status) {
     if (version.state == version_state::available)
       result.push_back(version.version);
   return result;
-}
-
-/// Publishes who answers each model now: its replica set when peers host it
-/// too, else its router.
-void publish_directory(const registry_state& st) {
-  predictor_directory::table entries;
-  for (const auto& [name, entry] : st.models)
-    entries.emplace(name, directory_entry{predictor_actor{entry.router}, entry.spec});
-  for (const auto& [name, model] : st.shared)
-    entries.insert_or_assign(
-        name, directory_entry{predictor_actor{model.replicas}, model.spec});
-  st.settings.directory->publish(std::move(entries));
 }
 
 /// Tells every replica set who hosts its model now, and spawns one for each
@@ -156,6 +138,8 @@ void refresh_replicas(registry_pointer self) {
   bool replicated = false;
   for (const auto& [node, peer] : st.peers) {
     for (const auto& hosted : peer.catalog.models) {
+      if (is_closing(hosted.status) && st.shared.count(hosted.spec.name) == 0)
+        continue;
       replicas[hosted.spec.name].push_back(
           {node, hosted.router, available_versions(hosted.status), false});
       specs.emplace(hosted.spec.name, hosted.spec);
@@ -239,56 +223,6 @@ void sync(registry_pointer self) {
     pull_catalog(self, node);
 }
 
-/// Sends an admin message to every node hosting `model` and replies with
-/// their merged status, or with the first error (naming its node) if any
-/// host failed.
-template <class... Ts>
-caf::result<model_status> fan_out(registry_pointer self, const std::string& model,
-                                  std::chrono::milliseconds timeout, Ts... xs) {
-  auto& st = self->state;
-  auto hosts = hosts_of(st, model);
-  if (hosts.empty()) {
-    if (st.shared.count(model) > 0)
-      return make_error(ec::unavailable,
-                        "no node that hosts model " + model + " is reachable");
-    return make_error(ec::model_not_found, "model '" + model + "' does not exist");
-  }
-  if (hosts.size() == 1 && hosts.front().node == st.settings.node)
-    return self->delegate(hosts.front().router, xs...);
-  struct progress {
-    std::vector<model_status> statuses;
-    caf::error failure;
-    size_t pending;
-  };
-  auto promise = self->make_response_promise<model_status>();
-  auto state = std::make_shared<progress>(progress{{}, {}, hosts.size()});
-  auto settle = [=]() mutable {
-    if (--state->pending > 0)
-      return;
-    if (state->failure)
-      promise.deliver(std::move(state->failure));
-    else
-      promise.deliver(merge_statuses(std::move(state->statuses)));
-  };
-  for (const auto& target : hosts) {
-    self->request(target.router, timeout, xs...)
-        .then(
-            [=](model_status& status) mutable {
-              state->statuses.push_back(std::move(status));
-              settle();
-            },
-            [=, node = target.node](caf::error& err) mutable {
-              if (!state->failure) {
-                auto failure = to_api_error(err);
-                state->failure =
-                    make_error(failure.code, "node " + node + ": " + failure.message);
-              }
-              settle();
-            });
-  }
-  return promise;
-}
-
 registry_impl::behavior_type registry(registry_pointer self, registry_settings settings,
                                       std::vector<model_folder> folders) {
   auto& st = self->state;
@@ -303,14 +237,10 @@ registry_impl::behavior_type registry(registry_pointer self, registry_settings s
   }
   publish_directory(st);
   // Routers and replica sets are linked so that they end with the registry.
-  // Their own exits are logged; anyone else's exit ends the registry.
+  // Their own exits are handled; anyone else's exit ends the registry.
   self->set_exit_handler([=](caf::exit_msg& msg) {
-    for (const auto& [name, entry] : self->state.models) {
-      if (entry.router.address() == msg.source) {
-        spdlog::error("model {}: router exited: {}", name, caf::to_string(msg.reason));
-        return;
-      }
-    }
+    if (on_router_exit(self, msg))
+      return;
     for (const auto& [name, entry] : self->state.shared) {
       if (entry.replicas.address() == msg.source) {
         spdlog::error("model {}: replica set exited: {}", name,
@@ -323,8 +253,7 @@ registry_impl::behavior_type registry(registry_pointer self, registry_settings s
   self->set_down_handler(
       [=](caf::down_msg& msg) { remove_peer(self, msg.source, msg.reason); });
   self->delayed_send(self, st.settings.sync_interval, atom::sync_v);
-  auto admin_timeout =
-      std::chrono::duration_cast<std::chrono::milliseconds>(st.settings.load_timeout);
+  start_poll(self);
   return {
       [=](atom::list) {
         auto promise = self->make_response_promise<std::vector<model_status>>();
@@ -347,12 +276,14 @@ registry_impl::behavior_type registry(registry_pointer self, registry_settings s
         return promise;
       },
       [=](atom::reload, const std::string& model, const std::string& version) {
-        return fan_out(self, model, admin_timeout, atom::reload_v, version);
+        return reload_model(self, model, version);
       },
       [=](atom::unload, const std::string& model, const std::string& version) {
         return fan_out(self, model, self->state.settings.status_timeout, atom::unload_v,
                        version);
       },
+      [=](atom::load, const std::string& model) { return load_model(self, model); },
+      [=](atom::unload, const std::string& model) { return unload_model(self, model); },
       [=](atom::traffic, const std::string& model, const traffic_split& split) {
         return fan_out(self, model, self->state.settings.status_timeout, atom::traffic_v,
                        split);
@@ -367,8 +298,10 @@ registry_impl::behavior_type registry(registry_pointer self, registry_settings s
         collect_local_status(self, [=](status_map local) mutable {
           node_catalog catalog{self->state.settings.node, {}};
           for (auto& [name, status] : local) {
-            const auto& entry = self->state.models.at(name);
-            catalog.models.push_back({entry.spec, entry.router, std::move(status)});
+            auto entry = self->state.models.find(name);
+            if (entry != self->state.models.end()) // not unloaded meanwhile
+              catalog.models.push_back(
+                  {entry->second.spec, entry->second.router, std::move(status)});
           }
           promise.deliver(std::move(catalog));
         });
@@ -377,6 +310,10 @@ registry_impl::behavior_type registry(registry_pointer self, registry_settings s
       [=](atom::sync) {
         sync(self);
         self->delayed_send(self, self->state.settings.sync_interval, atom::sync_v);
+      },
+      [=](atom::poll) {
+        poll_repository(self);
+        self->delayed_send(self, self->state.settings.poll_interval, atom::poll_v);
       },
   };
 }

@@ -3,7 +3,8 @@
 // The registry: one per node. It scans the model repository at start, spawns
 // one router per model, publishes who serves each model (with the spec HTTP
 // needs to pre- and post-process) in the predictor directory, and answers
-// the status of every model.
+// the status of every model. Whole models are loaded and unloaded at runtime
+// (admin messages, or the repository poll when enabled).
 //
 // In a cluster it also holds the node's view of its peers: each peer's
 // registry (monitored) and catalog, pulled every sync interval. A model that
@@ -33,6 +34,9 @@ struct registry_settings {
   std::string node; // this node's name in listings and catalogs ("" alone)
   std::chrono::milliseconds sync_interval{1000};    // catalog pull from peers
   std::chrono::milliseconds replica_timeout{60000}; // see replica_set_settings
+  /// Rescan of the repository (0 = off): new model and version folders load
+  /// once settled, gone ones unload, a changed config.json reloads.
+  std::chrono::seconds poll_interval{0};
 };
 
 /// Scans the repository (throws config_error if it is unreadable) and spawns

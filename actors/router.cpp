@@ -15,11 +15,13 @@ namespace actorserve {
 
 namespace {
 
-/// The reload in progress; a router runs one at a time.
+/// The reload in progress; a router runs one at a time. Its config (just
+/// read from config.json) becomes the router's once every load succeeded.
 struct reload_progress {
   caf::typed_response_promise<model_status> promise;
   size_t pending = 0;
   std::vector<std::string> errors;
+  model_config config;
 };
 
 struct router_state {
@@ -29,6 +31,7 @@ struct router_state {
   std::map<caf::actor_addr, batcher_actor> batchers; // every linked batcher still running
   std::map<caf::actor_addr, std::string> draining;   // retired batcher -> its version
   std::optional<reload_progress> reload;
+  bool closing = false; // the whole model is unloading: exit once drained
 };
 
 using router_pointer = router_actor::stateful_pointer<router_state>;
@@ -41,14 +44,16 @@ model_status status_of(const router_state& st) {
 }
 
 batcher_settings make_batcher_settings(const router_settings& settings,
+                                       const model_config& config,
                                        const std::string& version) {
   batcher_settings result;
   result.model = settings.model;
   result.version = version;
-  result.batching = settings.config.batching;
-  result.instances = settings.config.instances;
+  result.batching = config.batching;
+  result.instances = config.instances;
   result.instance.model_file = (settings.directory / version / "model.pt").string();
-  result.instance.input_row_shape = settings.config.input.shape;
+  result.instance.input_row_shape = config.input.shape;
+  result.instance.warmup = config.warmup;
   result.instance.fault_injection = settings.fault_injection;
   result.stats = settings.stats;
   return result;
@@ -74,6 +79,28 @@ void retire(router_pointer self, const batcher_actor& batcher,
   log_lifecycle(self, "drain", version);
 }
 
+/// A reload's config.json is the model's from now on; its default version
+/// and traffic apply when they changed and name available versions.
+void adopt_config(router_pointer self, model_config config) {
+  auto& st = self->state;
+  bool traffic_changed = config.default_version != st.settings.config.default_version ||
+                         config.traffic != st.settings.config.traffic;
+  st.settings.config = std::move(config);
+  st.settings.config_error.clear();
+  if (!traffic_changed)
+    return;
+  const auto& wanted = st.settings.config;
+  bool valid =
+      wanted.default_version.empty() || st.versions.is_available(wanted.default_version);
+  for (const auto& [version, weight] : wanted.traffic)
+    valid = valid && st.versions.is_available(version);
+  if (valid)
+    st.versions.set_traffic(wanted.default_version, wanted.traffic);
+  else
+    log_lifecycle(self, "traffic_not_applied", wanted.default_version,
+                  {{"reason", "config.json names a version that is not available"}});
+}
+
 void load_finished(router_pointer self, const std::string& version,
                    const std::string& error) {
   auto& reload = self->state.reload;
@@ -84,6 +111,7 @@ void load_finished(router_pointer self, const std::string& version,
   if (--reload->pending > 0)
     return;
   if (reload->errors.empty()) {
+    adopt_config(self, std::move(reload->config));
     reload->promise.deliver(status_of(self->state));
   } else {
     std::string message;
@@ -98,9 +126,11 @@ void load_finished(router_pointer self, const std::string& version,
 /// Spawns the version's chain beside whatever serves it now. Once it has
 /// loaded and warmed up, the version table points at it (the swap) and the
 /// replaced chain drains; if it fails, the old chain keeps serving.
-void load_version(router_pointer self, const std::string& version) {
+void load_version(router_pointer self, const std::string& version,
+                  const model_config& config) {
   auto& st = self->state;
-  auto batcher = spawn_linked_batcher(self, make_batcher_settings(st.settings, version));
+  auto batcher =
+      spawn_linked_batcher(self, make_batcher_settings(st.settings, config, version));
   st.batchers.emplace(batcher.address(), batcher);
   if (!st.versions.is_available(version))
     st.versions.add(version, batcher); // nothing serves it: show it as loading
@@ -131,17 +161,31 @@ void load_version(router_pointer self, const std::string& version) {
           });
 }
 
+/// Re-reads config.json (a bad one fails the reload, naming the key, and
+/// nothing changes), then loads the version asked for, or ("") every
+/// version that is new, failed or unloaded; every version on disk when the
+/// config changed, so that its settings take effect.
 caf::result<model_status> reload(router_pointer self, const std::string& version) {
   auto& st = self->state;
   if (st.reload)
     return make_error(ec::conflict, "a reload of model " + st.settings.model +
                                         " is in progress; retry when it ends");
-  auto on_disk = find_versions(st.settings.directory);
+  if (st.closing)
+    return make_error(ec::model_not_found,
+                      "model '" + st.settings.model + "' is being unloaded");
+  auto folder = read_model_folder(st.settings.directory);
+  if (!folder.error.empty())
+    return make_error(ec::internal,
+                      "model " + st.settings.model +
+                          ": config.json not used, nothing was loaded: " + folder.error);
+  bool config_changed =
+      folder.config != st.settings.config || !st.settings.config_error.empty();
+  const auto& on_disk = folder.versions;
   std::vector<std::string> targets;
   if (version.empty()) {
     for (const auto& candidate : on_disk)
       if (auto* slot = st.versions.find(candidate);
-          !slot || slot->status.state == version_state::failed ||
+          config_changed || !slot || slot->status.state == version_state::failed ||
           slot->status.state == version_state::unloaded)
         targets.push_back(candidate);
   } else if (std::find(on_disk.begin(), on_disk.end(), version) != on_disk.end()) {
@@ -153,11 +197,13 @@ caf::result<model_status> reload(router_pointer self, const std::string& version
   }
   if (targets.empty())
     return status_of(st);
-  st.reload =
-      reload_progress{self->make_response_promise<model_status>(), targets.size(), {}};
+  if (config_changed)
+    log_lifecycle(self, "config_changed", version);
+  st.reload = reload_progress{
+      self->make_response_promise<model_status>(), targets.size(), {}, folder.config};
   auto promise = st.reload->promise;
   for (const auto& target : targets)
-    load_version(self, target);
+    load_version(self, target, folder.config);
   return promise;
 }
 
@@ -186,6 +232,36 @@ caf::result<model_status> unload(router_pointer self, const std::string& version
       break;
   }
   return status_of(st);
+}
+
+/// Once a closing router's last batcher is gone, the router exits.
+void quit_when_drained(router_pointer self) {
+  if (self->state.closing && self->state.batchers.empty())
+    self->quit();
+}
+
+/// Unloads the whole model: serving versions drain, loading ones stop; the
+/// router exits (normally) once every batcher is gone.
+caf::result<model_status> unload_all(router_pointer self) {
+  auto& st = self->state;
+  st.closing = true;
+  for (const auto& version : st.versions.status(st.settings.model).versions) {
+    if (version.state == version_state::available)
+      retire(self, st.versions.retire(version.version, version_state::draining),
+             version.version);
+    else if (version.state == version_state::failed)
+      st.versions.retire(version.version, version_state::unloaded);
+  }
+  // Loading versions stop here; their load requests fail the reload.
+  for (const auto& [address, batcher] : st.batchers)
+    if (st.draining.count(address) == 0)
+      self->send_exit(batcher, caf::exit_reason::user_shutdown);
+  log_lifecycle(self, "model_unload", "");
+  // Delivered before a router with nothing to drain quits.
+  auto promise = self->make_response_promise<model_status>();
+  promise.deliver(status_of(st));
+  quit_when_drained(self);
+  return promise;
 }
 
 caf::result<model_status> set_traffic(router_pointer self, traffic_split& split) {
@@ -236,7 +312,7 @@ router_actor spawn_router(caf::actor_system& system, router_settings settings) {
                             st.settings.config.traffic);
     for (const auto& version : st.settings.versions) {
       if (st.settings.config_error.empty()) {
-        load_version(self, version);
+        load_version(self, version, st.settings.config);
       } else {
         st.versions.add(version, batcher_actor{});
         st.versions.mark_failed(version, st.settings.config_error);
@@ -250,6 +326,7 @@ router_actor spawn_router(caf::actor_system& system, router_settings settings) {
         return;
       }
       on_batcher_exit(self, msg);
+      quit_when_drained(self);
     });
     return {
         [=](atom::predict, predict_request& request) -> caf::result<predict_reply> {
@@ -261,6 +338,7 @@ router_actor spawn_router(caf::actor_system& system, router_settings settings) {
         [=](atom::status) { return status_of(self->state); },
         [=](atom::reload, const std::string& version) { return reload(self, version); },
         [=](atom::unload, const std::string& version) { return unload(self, version); },
+        [=](atom::unload) { return unload_all(self); },
         [=](atom::traffic, traffic_split& split) { return set_traffic(self, split); },
         [=](atom::cancel, uint64_t cancel_key) {
           // Rare: a broadcast beats remembering where each request went.

@@ -10,6 +10,7 @@
 #include <optional>
 #include <sstream>
 #include <string_view>
+#include <tuple>
 #include <utility>
 
 #include <nlohmann/json.hpp>
@@ -361,6 +362,23 @@ batching_config parse_batching(const object_reader& in) {
   return config;
 }
 
+/// `warmup`: batch sizes from 1 to batching.max_batch_size, and a count.
+warmup_config parse_warmup(const object_reader& in, const batching_config& batching) {
+  warmup_config config;
+  if (const json* sizes = in.find("batch_sizes")) {
+    if (!sizes->is_array() || sizes->empty())
+      in.fail("batch_sizes",
+              "must be a non-empty array of batch sizes, got " + quote(*sizes));
+    config.batch_sizes.clear();
+    for (size_t i = 0; i < sizes->size(); ++i)
+      config.batch_sizes.push_back(static_cast<int32_t>(
+          in.integer_value((*sizes)[i], object_reader::indexed("batch_sizes", i), 1,
+                           batching.max_batch_size)));
+  }
+  config.count = in.integer<int32_t>("count", 0, 1000).value_or(config.count);
+  return config;
+}
+
 /// A version string ("2") or a JSON integer (2).
 std::string parse_default_version(const object_reader& root) {
   const json* value = root.find("default_version");
@@ -396,9 +414,9 @@ std::map<std::string, int32_t> parse_traffic(const object_reader& root) {
 } // namespace
 
 model_config parse_model_config(const json& document, const std::string& source) {
-  object_reader root(
-      document, source, "",
-      {"input", "output", "batching", "instances", "default_version", "traffic"});
+  object_reader root(document, source, "",
+                     {"input", "output", "batching", "warmup", "instances",
+                      "default_version", "traffic"});
   model_config config;
   config.input =
       parse_input(root.object("input", {"type", "height", "width", "channels", "color",
@@ -407,10 +425,31 @@ model_config parse_model_config(const json& document, const std::string& source)
   config.batching = parse_batching(
       root.object("batching", {"max_batch_size", "max_queue_delay_us", "max_queue_size",
                                "priority_levels", "max_priority_wait_us"}));
+  config.warmup =
+      parse_warmup(root.object("warmup", {"batch_sizes", "count"}), config.batching);
   config.instances = root.integer<int32_t>("instances", 1, 64).value_or(config.instances);
   config.default_version = parse_default_version(root);
   config.traffic = parse_traffic(root);
   return config;
+}
+
+bool operator==(const model_config& lhs, const model_config& rhs) {
+  auto fields = [](const model_config& c) {
+    const auto& in = c.input;
+    const auto& out = c.output;
+    const auto& batching = c.batching;
+    return std::tie(in.type, in.height, in.width, in.channels, in.color, in.scale,
+                    in.mean, in.std, in.shape, out.type, out.top_k, out.labels,
+                    batching.max_batch_size, batching.max_queue_delay_us,
+                    batching.max_queue_size, batching.priority_levels,
+                    batching.max_priority_wait_us, c.warmup.batch_sizes, c.warmup.count,
+                    c.instances, c.default_version, c.traffic);
+  };
+  return fields(lhs) == fields(rhs);
+}
+
+bool operator!=(const model_config& lhs, const model_config& rhs) {
+  return !(lhs == rhs);
 }
 
 model_config load_model_config(const std::filesystem::path& file) {

@@ -53,14 +53,25 @@ struct batching_config {
   int64_t max_priority_wait_us = 1'000'000; // past this wait, taken before any priority
 };
 
+/// Forward calls (zeros) every instance runs before its version is available.
+struct warmup_config {
+  std::vector<int32_t> batch_sizes{1}; // one call per size, in this order
+  int32_t count = 1;                   // times the sizes are run
+};
+
 struct model_config {
   input_spec input;
   output_spec output;
   batching_config batching;
+  warmup_config warmup;
   int32_t instances = 1;                  // model instances per version
   std::string default_version;            // empty: the highest version
   std::map<std::string, int32_t> traffic; // version -> weight
 };
+
+/// Equal settings: a reload with an equal config.json changes nothing.
+bool operator==(const model_config& lhs, const model_config& rhs);
+bool operator!=(const model_config& lhs, const model_config& rhs);
 
 /// Parses and validates a config.json document. `source` names the file in
 /// error messages. Unknown keys and bad values throw config_error naming the

@@ -22,8 +22,7 @@ bool stays_inside(const fs::path& path, const fs::path& root) {
   return root_end == root.end();
 }
 
-model_folder read_model_folder(const fs::path& directory,
-                               std::vector<std::string> versions) {
+model_folder read_folder(const fs::path& directory, std::vector<std::string> versions) {
   model_folder folder;
   folder.name = directory.filename().string();
   folder.directory = directory;
@@ -71,6 +70,26 @@ std::vector<std::string> find_versions(const fs::path& directory) {
   return versions;
 }
 
+model_folder read_model_folder(const fs::path& directory) {
+  return read_folder(directory, find_versions(directory));
+}
+
+std::optional<model_folder> find_model_folder(const fs::path& repository,
+                                              const std::string& name) {
+  if (name.empty() || name.front() == '.' || fs::path(name).filename() != name)
+    return std::nullopt;
+  std::error_code err;
+  auto directory = repository / name;
+  auto root = fs::weakly_canonical(repository, err);
+  if (err || !fs::is_directory(directory, err) || !stays_inside(directory, root) ||
+      !fs::is_regular_file(directory / "config.json", err))
+    return std::nullopt;
+  auto folder = read_model_folder(directory);
+  if (folder.versions.empty())
+    return std::nullopt;
+  return folder;
+}
+
 std::vector<model_folder> scan_repository(const fs::path& repository) {
   std::error_code err;
   if (!fs::is_directory(repository, err))
@@ -93,7 +112,7 @@ std::vector<model_folder> scan_repository(const fs::path& repository) {
       spdlog::warn("skipping {}: no <version>/model.pt", directory.string());
       continue;
     }
-    models.push_back(read_model_folder(directory, std::move(versions)));
+    models.push_back(read_folder(directory, std::move(versions)));
   }
   return models;
 }

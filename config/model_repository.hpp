@@ -5,6 +5,7 @@
 // Called once at start (and on rescans) by the registry, off any hot path.
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,16 @@ struct model_folder {
 /// Only digit names count; folders that are symlinks leading outside
 /// `directory` are skipped.
 std::vector<std::string> find_versions(const std::filesystem::path& directory);
+
+/// Reads one model folder: its versions, config.json and labels (a config
+/// or labels file that cannot be used sets `error`, naming the key).
+model_folder read_model_folder(const std::filesystem::path& directory);
+
+/// The model folder `name` of `repository`, read as scan_repository reads it;
+/// nothing when `name` is not a plain folder name, or the folder has no
+/// config.json or no version.
+std::optional<model_folder> find_model_folder(const std::filesystem::path& repository,
+                                              const std::string& name);
 
 /// Every model folder of `repository`, by name. Folders without config.json or
 /// without any version are skipped with a warning; files at the root are

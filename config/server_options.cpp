@@ -273,6 +273,12 @@ const std::vector<option_descriptor>& option_table() {
                     true),
       integer_option("--load-timeout-s", "load_timeout_s", "SECONDS", &o::load_timeout_s,
                      1, day_s, "longest loading plus warm-up of one model version"),
+      integer_option("--repository-poll-s", "repository_poll_s", "SECONDS",
+                     &o::repository_poll_s, 0, day_s,
+                     "rescan the repository every N seconds (0 = off): new model and "
+                     "version folders load once their model.pt kept its size and mtime "
+                     "for one interval, gone versions unload, a changed config.json "
+                     "reloads the model"),
       integer_option("--torch-threads", "torch_threads", "N", &o::torch_threads, 1, 1024,
                      "intra-op threads of each model instance"),
       integer_option("--actor-threads", "actor_threads", "N", &o::actor_threads, 1, 1024,

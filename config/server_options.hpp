@@ -53,8 +53,9 @@ struct server_options {
   std::string trusted_proxies;
 
   // Models.
-  int64_t load_timeout_s = 300; // loading plus warm-up of one version
-  int32_t torch_threads = 1;    // intra-op threads of each model instance
+  int64_t load_timeout_s = 300;  // loading plus warm-up of one version
+  int32_t repository_poll_s = 0; // rescan of the repository (0 = off)
+  int32_t torch_threads = 1;     // intra-op threads of each model instance
   // Scheduler threads of the cooperative actors (registry, routers, batchers,
   // job store). Forward runs on detached actors with threads of their own, so
   // these only pass messages: on a small box one thread spares the cross-thread

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "http/bridge.hpp"
 #include "http/edge_server.hpp"
 #include "http/routes.hpp"
 #include "protocols/oip_codec.hpp"
@@ -114,6 +115,28 @@ void install_oip_routes(edge_server& server, const route_context& context) {
       }));
   install_model_routes(server, context, gate, R"(/v2/models/([^/]+))");
   install_model_routes(server, context, gate, R"(/v2/models/([^/]+)/versions/([^/]+))");
+  // Repository load and unload (admin): the lifecycle routes of /api/v1.
+  auto load_timeout =
+      std::chrono::seconds{context.options.load_timeout_s} + control_timeout;
+  server.Post(R"(/v2/repository/models/([^/]+)/load)",
+              guarded_with_body(
+                  gate, access::admin, context.max_body,
+                  [&context, load_timeout](const httplib::Request& req,
+                                           const std::string&, httplib::Response& res) {
+                    value_or_throw(ask<model_status>(context.system, context.registry,
+                                                     load_timeout, atom::load_v,
+                                                     std::string{req.matches[1]}));
+                    write_json(res, 200, json::object());
+                  }));
+  server.Post(R"(/v2/repository/models/([^/]+)/unload)",
+              guarded_with_body(gate, access::admin, context.max_body,
+                                [&context](const httplib::Request& req,
+                                           const std::string&, httplib::Response& res) {
+                                  value_or_throw(ask<model_status>(
+                                      context.system, context.registry, control_timeout,
+                                      atom::unload_v, std::string{req.matches[1]}));
+                                  write_json(res, 200, json::object());
+                                }));
   server.Post("/v2/repository/index",
               guarded_with_body(gate, access::predict, context.max_body,
                                 [&context](const httplib::Request&, const std::string&,

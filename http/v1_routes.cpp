@@ -222,6 +222,30 @@ void install_v1_routes(edge_server& server, const route_context& context,
                         std::string{req.matches[1]}, version));
                     write_json(res, 200, to_json(status));
                   }));
+  // Whole models: load answers once the model serves (or failed), unload at
+  // once (the model drains in the background).
+  server.Post(R"(/api/v1/models/([^/]+)/load)",
+              guarded_with_body(gate, access::admin, max_body,
+                                [&context, admin_timeout](const httplib::Request& req,
+                                                          const std::string& text,
+                                                          httplib::Response& res) {
+                                  parse_admin_body(req, text, {});
+                                  auto [status] = value_or_throw(ask<model_status>(
+                                      context.system, context.registry, admin_timeout,
+                                      atom::load_v, std::string{req.matches[1]}));
+                                  write_json(res, 200, to_json(status));
+                                }));
+  server.Post(
+      R"(/api/v1/models/([^/]+)/unload)",
+      guarded_with_body(gate, access::admin, max_body,
+                        [&context](const httplib::Request& req, const std::string& text,
+                                   httplib::Response& res) {
+                          parse_admin_body(req, text, {});
+                          auto [status] = value_or_throw(ask<model_status>(
+                              context.system, context.registry, control_timeout,
+                              atom::unload_v, std::string{req.matches[1]}));
+                          write_json(res, 200, to_json(status));
+                        }));
   server.Put(R"(/api/v1/models/([^/]+)/traffic)",
              guarded_with_body(
                  gate, access::admin, max_body,

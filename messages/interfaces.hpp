@@ -72,8 +72,8 @@ namespace actorserve {
 /// calls block its own thread, never the scheduler.
 using instance_actor = caf::typed_actor<
     // Loads the TorchScript archive (or waits for the instance sharing the
-    // module to load it) and runs one warm-up forward; replies with the load
-    // time in milliseconds, or an error saying why it failed.
+    // module to load it) and runs its warm-up forward calls; replies with the
+    // load time in milliseconds, or an error saying why it failed.
     caf::replies_to<atom::load>::with<int64_t>,
     // Runs one forward call on a batch; replies with the output batch.
     caf::replies_to<atom::forward, tensor>::with<tensor>>;
@@ -123,11 +123,14 @@ using router_actor = caf::typed_actor<
     caf::replies_to<atom::predict, predict_request>::with<predict_reply>,
     // Replies with the model's versions, states, default and traffic.
     caf::replies_to<atom::status>::with<model_status>,
-    // Loads a version beside the one serving and swaps once it is ready ("" =
-    // rescan the folder and load what is new); replies when the loads ended.
+    // Re-reads config.json, loads a version beside the one serving and swaps
+    // once it is ready ("" = what is new, or every version when the config
+    // changed); replies when the loads ended.
     caf::replies_to<atom::reload, std::string>::with<model_status>,
     // Drains and unloads a version; refused for the last available one.
     caf::replies_to<atom::unload, std::string>::with<model_status>,
+    // Drains and unloads every version, then exits (normal exit reason).
+    caf::replies_to<atom::unload>::with<model_status>,
     // Sets the default version and the weights of unpinned requests.
     caf::replies_to<atom::traffic, traffic_split>::with<model_status>,
     // Passes a cancel on to every batcher, draining ones included (the one
@@ -173,6 +176,12 @@ using registry_actor = caf::typed_actor<
     caf::replies_to<atom::reload, std::string, std::string>::with<model_status>,
     // Admin: forwards an unload (model, version) to the model's router.
     caf::replies_to<atom::unload, std::string, std::string>::with<model_status>,
+    // Admin: loads a model folder (not loaded: spawns its router and replies
+    // once it serves; loaded: a reload of what is new), on every node hosting it.
+    caf::replies_to<atom::load, std::string>::with<model_status>,
+    // Admin: drains and removes every version of a model on every node hosting
+    // it; replies at once (the model is gone from listings and the directory).
+    caf::replies_to<atom::unload, std::string>::with<model_status>,
     // Admin: forwards a traffic change to the model's router.
     caf::replies_to<atom::traffic, std::string, traffic_split>::with<model_status>,
     // A peer node introduces its registry (untyped: a typed interface

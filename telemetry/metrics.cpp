@@ -42,7 +42,7 @@ constexpr size_t route_index(std::string_view name) {
 }
 
 // clang-format off
-constexpr std::array<route, 32> routes{{
+constexpr std::array<route, 36> routes{{
   {"GET", 1, {"health"}, route_index("/health")},
   {"GET", 1, {"ready"}, route_index("/ready")},
   {"GET", 1, {"metrics"}, route_index("/metrics")},
@@ -58,6 +58,9 @@ constexpr std::array<route, 32> routes{{
   {"POST", 5, {"api", "v1", "models", "", "jobs"}, route_index("/api/v1/models/{model}/jobs")},
   {"POST", 5, {"api", "v1", "models", "", "reload"},
    route_index("/api/v1/models/{model}/reload")},
+  {"POST", 5, {"api", "v1", "models", "", "load"}, route_index("/api/v1/models/{model}/load")},
+  {"POST", 5, {"api", "v1", "models", "", "unload"},
+   route_index("/api/v1/models/{model}/unload")},
   {"POST", 7, {"api", "v1", "models", "", "versions", "", "unload"},
    route_index("/api/v1/models/{model}/versions/{version}/unload")},
   {"PUT", 5, {"api", "v1", "models", "", "traffic"},
@@ -77,6 +80,10 @@ constexpr std::array<route, 32> routes{{
   {"POST", 6, {"v2", "models", "", "versions", "", "infer"},
    route_index("/v2/models/{model}/versions/{version}/infer")},
   {"POST", 3, {"v2", "repository", "index"}, route_index("/v2/repository/index")},
+  {"POST", 5, {"v2", "repository", "models", "", "load"},
+   route_index("/v2/repository/models/{model}/load")},
+  {"POST", 5, {"v2", "repository", "models", "", "unload"},
+   route_index("/v2/repository/models/{model}/unload")},
   {"GET", 3, {"v1", "models", ":"}, route_index("/v1/models/{model}")},
   {"GET", 5, {"v1", "models", ":", "versions", ":"},
    route_index("/v1/models/{model}/versions/{version}")},

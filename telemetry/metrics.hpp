@@ -37,7 +37,7 @@ template <typename T> class Family;
 namespace actorserve {
 
 /// Every value route_template() can return, "unmatched" last.
-inline constexpr std::array<std::string_view, 32> route_templates{
+inline constexpr std::array<std::string_view, 36> route_templates{
     "/health",
     "/ready",
     "/metrics",
@@ -50,6 +50,8 @@ inline constexpr std::array<std::string_view, 32> route_templates{
     "/api/v1/models/{model}/versions/{version}/predict",
     "/api/v1/models/{model}/jobs",
     "/api/v1/models/{model}/reload",
+    "/api/v1/models/{model}/load",
+    "/api/v1/models/{model}/unload",
     "/api/v1/models/{model}/versions/{version}/unload",
     "/api/v1/models/{model}/traffic",
     "/api/v1/jobs/{job_id}",
@@ -63,6 +65,8 @@ inline constexpr std::array<std::string_view, 32> route_templates{
     "/v2/models/{model}/infer",
     "/v2/models/{model}/versions/{version}/infer",
     "/v2/repository/index",
+    "/v2/repository/models/{model}/load",
+    "/v2/repository/models/{model}/unload",
     "/v1/models/{model}",
     "/v1/models/{model}/versions/{version}",
     "/v1/models/{model}/metadata",

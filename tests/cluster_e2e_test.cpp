@@ -243,6 +243,18 @@ TEST_F(cluster_e2e, the_admin_tool_talks_to_a_node_as_a_peer) {
   auto [refused, message] = testing::run_command(ctl + " unload digits 1");
   EXPECT_EQ(refused, 1);
   EXPECT_NE(message.find("conflict"), std::string::npos) << message;
+
+  // Whole models: unloaded, gone, loaded again from the node's repository.
+  EXPECT_EQ(testing::run_command(ctl + " load nosuchmodel").code, 1);
+  auto [unloaded, drained] =
+      testing::run_command("(" + ctl + " unload digits 2>/dev/null)");
+  ASSERT_EQ(unloaded, 0) << drained;
+  auto [absent, why] = testing::run_command(ctl + " status digits");
+  EXPECT_EQ(absent, 1);
+  EXPECT_NE(why.find("model_not_found"), std::string::npos) << why;
+  auto [loaded, serving] = testing::run_command("(" + ctl + " load digits 2>/dev/null)");
+  ASSERT_EQ(loaded, 0) << serving;
+  EXPECT_EQ(json::parse(serving)["versions"][0]["state"], "available");
 }
 
 /// A private CA and node certificates made with the openssl command.

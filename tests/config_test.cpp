@@ -295,6 +295,38 @@ TEST_F(model_config_test, traffic_and_default_version_rules) {
                "default_version");
 }
 
+TEST_F(model_config_test, warmup_defaults_values_and_rules) {
+  auto plain = load(R"({"input": {"height": 1, "width": 1}})");
+  EXPECT_EQ(plain.warmup.batch_sizes, std::vector<int32_t>{1});
+  EXPECT_EQ(plain.warmup.count, 1);
+  auto set =
+      load(R"({"input": {"height": 1, "width": 1}, "batching": {"max_batch_size": 8},
+                      "warmup": {"batch_sizes": [1, 8], "count": 2}})");
+  EXPECT_EQ(set.warmup.batch_sizes, (std::vector<int32_t>{1, 8}));
+  EXPECT_EQ(set.warmup.count, 2);
+  EXPECT_EQ(load(R"({"input": {"height": 1, "width": 1}, "warmup": {"count": 0}})")
+                .warmup.count,
+            0);
+  const std::string image = R"({"input": {"height": 1, "width": 1}, )";
+  expect_error(image + R"("warmup": {"batch_sizes": []}})", "warmup.batch_sizes");
+  expect_error(image + R"("warmup": {"batch_sizes": 4}})", "warmup.batch_sizes");
+  expect_error(image + R"("warmup": {"batch_sizes": [1, 0]}})", "warmup.batch_sizes[1]");
+  expect_error(image + R"("warmup": {"batch_sizes": [33]}})", "warmup.batch_sizes[0]");
+  expect_error(image + R"("warmup": {"count": -1}})", "warmup.count");
+  expect_error(image + R"("warmup": {"rounds": 2}})", "warmup.rounds");
+  expect_error(image + R"("warmup": [1]})", "warmup");
+}
+
+TEST_F(model_config_test, equal_configs_compare_equal) {
+  const std::string text =
+      R"({"input": {"height": 2, "width": 2}, "output": {"top_k": 3}})";
+  EXPECT_EQ(load(text), load(text));
+  EXPECT_NE(load(text), load(R"({"input": {"height": 2, "width": 2}})"));
+  EXPECT_NE(load(text),
+            load(R"({"input": {"height": 2, "width": 2}, "output": {"top_k": 3},
+                                 "warmup": {"count": 2}})"));
+}
+
 TEST_F(model_config_test, malformed_or_missing_file_names_the_file) {
   std::string file = (dir_.path() / "config.json").string();
   std::string message = error_of([&] { load(R"({"input": {"height": 28,)"); });

@@ -26,16 +26,6 @@ namespace {
 using nlohmann::json;
 using route_set = std::set<std::pair<std::string, std::string>>; // method, template
 
-/// Documented by API.md and this document, implemented on another branch:
-/// model lifecycle (load/unload whole models). Empty it once they are merged;
-/// the test fails while a route listed here is served.
-const route_set documented_ahead_of_implementation{
-    {"POST", "/api/v1/models/{model}/load"},
-    {"POST", "/api/v1/models/{model}/unload"},
-    {"POST", "/v2/repository/models/{model}/load"},
-    {"POST", "/v2/repository/models/{model}/unload"},
-};
-
 /// cpp-httplib's pattern as an OpenAPI path: each group "([^/]+)" becomes a
 /// parameter named after the segment before it (models/ -> {model},
 /// versions/ -> {version}, jobs/ -> {job_id}).
@@ -116,16 +106,9 @@ TEST(openapi, every_server_route_is_documented) {
 
 TEST(openapi, every_documented_operation_is_served) {
   auto served = server_routes();
-  for (const auto& route : document_routes()) {
-    if (documented_ahead_of_implementation.count(route))
-      continue;
+  for (const auto& route : document_routes())
     EXPECT_TRUE(served.count(route)) << route.first << " " << route.second
                                      << " is in http/openapi.json but not served";
-  }
-  for (const auto& route : documented_ahead_of_implementation)
-    EXPECT_FALSE(served.count(route))
-        << route.first << " " << route.second
-        << " is served now: remove it from documented_ahead_of_implementation";
 }
 
 TEST(openapi, every_server_route_has_its_own_metrics_route_template) {

@@ -5,8 +5,8 @@
 // why it is loopback or mutual TLS). Prints the answer as the API's JSON.
 //
 //   actorserve-ctl --connect HOST:PORT [--tls-cert F --tls-key F --tls-ca F]
-//                  list | status MODEL | reload MODEL [VERSION]
-//                  | unload MODEL VERSION | traffic MODEL DEFAULT [VERSION=WEIGHT...]
+//                  list | status MODEL | reload MODEL [VERSION] | load MODEL
+//                  | unload MODEL [VERSION] | traffic MODEL DEFAULT [VERSION=WEIGHT...]
 
 #include <iostream>
 #include <map>
@@ -27,8 +27,8 @@ using namespace actorserve;
 constexpr auto usage =
     "usage: actorserve-ctl --connect HOST:PORT [--tls-cert FILE --tls-key FILE "
     "--tls-ca FILE] [--timeout-s N]\n"
-    "       list | status MODEL | reload MODEL [VERSION] | unload MODEL VERSION\n"
-    "       | traffic MODEL DEFAULT [VERSION=WEIGHT ...]\n";
+    "       list | status MODEL | reload MODEL [VERSION] | load MODEL\n"
+    "       | unload MODEL [VERSION] | traffic MODEL DEFAULT [VERSION=WEIGHT ...]\n";
 
 struct invocation {
   server_options tls; // only the cluster TLS fields are used
@@ -123,6 +123,11 @@ int run(caf::actor_system& system, const registry_actor& registry,
     need(2);
     self->request(registry, call.timeout, atom::reload_v, arg(1), arg(2))
         .receive(print, fail);
+  } else if (cmd[0] == "load") {
+    need(2);
+    self->request(registry, call.timeout, atom::load_v, arg(1)).receive(print, fail);
+  } else if (cmd[0] == "unload" && cmd.size() == 2) { // the whole model
+    self->request(registry, call.timeout, atom::unload_v, arg(1)).receive(print, fail);
   } else if (cmd[0] == "unload") {
     need(3);
     self->request(registry, call.timeout, atom::unload_v, arg(1), arg(2))
