@@ -35,6 +35,8 @@ enum rpc : size_t {
   model_metadata,
   model_infer,
   repository_index_rpc,
+  repository_load,
+  repository_unload,
 };
 
 std::string metadata_value(const CallbackServerContext* context, const char* key) {
@@ -157,8 +159,16 @@ public:
   template <class R, class Answer, class... Ts>
   void ask_registry(ServerUnaryReactor* reactor, call_info call, Answer answer,
                     Ts&&... xs) {
+    ask_registry_within<R>(control_timeout, reactor, std::move(call), std::move(answer),
+                           std::forward<Ts>(xs)...);
+  }
+
+  /// ask_registry with its own time budget.
+  template <class R, class Answer, class... Ts>
+  void ask_registry_within(std::chrono::milliseconds timeout, ServerUnaryReactor* reactor,
+                           call_info call, Answer answer, Ts&&... xs) {
     ask_async<R>(
-        context_.system, context_.registry, control_timeout,
+        context_.system, context_.registry, timeout,
         [this, reactor, call = std::move(call),
          answer = std::move(answer)](caf::expected<std::tuple<R>> reply) {
           try {
@@ -277,6 +287,30 @@ public:
                          }
                        },
                        atom::list_v);
+                 });
+  }
+
+  ServerUnaryReactor*
+  RepositoryModelLoad(CallbackServerContext* context,
+                      const inference::RepositoryModelLoadRequest* request,
+                      inference::RepositoryModelLoadResponse*) override {
+    return serve(context, {repository_load, request->model_name()}, access::admin,
+                 [&](auto* reactor, auto& call) {
+                   ask_registry_within<model_status>(
+                       model_load_timeout(context_.options), reactor, call,
+                       [](const model_status&) {}, atom::load_v, request->model_name());
+                 });
+  }
+
+  ServerUnaryReactor*
+  RepositoryModelUnload(CallbackServerContext* context,
+                        const inference::RepositoryModelUnloadRequest* request,
+                        inference::RepositoryModelUnloadResponse*) override {
+    return serve(context, {repository_unload, request->model_name()}, access::admin,
+                 [&](auto* reactor, auto& call) {
+                   ask_registry<model_status>(
+                       reactor, call, [](const model_status&) {}, atom::unload_v,
+                       request->model_name());
                  });
   }
 

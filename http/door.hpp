@@ -30,6 +30,12 @@ inline constexpr std::chrono::milliseconds control_timeout{5000};
 /// own deadline_exceeded answer (which drops the queued work) arrives first.
 inline constexpr std::chrono::milliseconds reply_grace{250};
 
+/// Budget for loading a model (admin load, reload): its versions' loads and
+/// warm-ups, and the control-plane ask around them.
+inline std::chrono::milliseconds model_load_timeout(const server_options& options) {
+  return std::chrono::seconds{options.load_timeout_s} + control_timeout;
+}
+
 /// Everything a protocol's routes need, valid while the server lives.
 struct route_context {
   caf::actor_system& system;

@@ -116,8 +116,7 @@ void install_oip_routes(edge_server& server, const route_context& context) {
   install_model_routes(server, context, gate, R"(/v2/models/([^/]+))");
   install_model_routes(server, context, gate, R"(/v2/models/([^/]+)/versions/([^/]+))");
   // Repository load and unload (admin): the lifecycle routes of /api/v1.
-  auto load_timeout =
-      std::chrono::seconds{context.options.load_timeout_s} + control_timeout;
+  auto load_timeout = model_load_timeout(context.options);
   server.Post(R"(/v2/repository/models/([^/]+)/load)",
               guarded_with_body(
                   gate, access::admin, context.max_body,

@@ -193,8 +193,7 @@ void install_v1_routes(edge_server& server, const route_context& context,
               }));
 
   // Admin routes. A reload answers once the new versions serve (or failed).
-  auto admin_timeout =
-      std::chrono::seconds{context.options.load_timeout_s} + control_timeout;
+  auto admin_timeout = model_load_timeout(context.options);
   server.Post(
       R"(/api/v1/models/([^/]+)/reload)",
       guarded_with_body(

@@ -152,6 +152,10 @@ TEST_F(grpc_e2e_test, a_high_priority_call_overtakes_a_low_priority_flood) {
                        {"http://127.0.0.1:" + std::to_string(server_->process->port())}));
 }
 
+TEST_F(grpc_e2e_test, repository_rpcs_unload_and_load_a_model) {
+  expect_ok(run_client(*server_, "lifecycle"));
+}
+
 TEST_F(grpc_e2e_test, keys_and_rate_limits_hold_on_the_grpc_door) {
   grpc_server guarded{{"--predict-rate-per-s", "1", "--predict-burst", "5"},
                       {{"ACTORSERVE_API_KEYS", "grpc-key-1"}}};

@@ -202,6 +202,10 @@ def auth(key, burst):
     assert from_fp32_raw(reply.raw_output_contents[0]) == [3.0, 5.0, 7.0, 9.0]
     expect_error(STUB.RepositoryIndex, grpc.StatusCode.UNAUTHENTICATED,
                  request=pb.RepositoryIndexRequest())
+    # Model control needs an admin key.
+    expect_error(STUB.RepositoryModelUnload, grpc.StatusCode.PERMISSION_DENIED,
+                 request=pb.RepositoryModelUnloadRequest(model_name="affine"),
+                 metadata=[("x-api-key", key)])
     # The key's rate (burst) runs out: RESOURCE_EXHAUSTED.
     codes = []
     for _ in range(int(burst) + 5):
@@ -236,6 +240,24 @@ def cancel():
     time.sleep(0.2)
     assert queued.cancel()
     assert running.result().model_name == "slow"
+
+
+def lifecycle():
+    """Unloads affine, sees it gone, loads it back from the repository."""
+    STUB.RepositoryModelUnload(pb.RepositoryModelUnloadRequest(model_name="affine"))
+    expect_error(STUB.ModelReady, grpc.StatusCode.NOT_FOUND,
+                 request=pb.ModelReadyRequest(name="affine"))
+    index = STUB.RepositoryIndex(pb.RepositoryIndexRequest())
+    states = {(m.name, m.version): m.state for m in index.models}
+    assert states.get(("affine", "1")) == "UNAVAILABLE", states
+    ready_only = STUB.RepositoryIndex(pb.RepositoryIndexRequest(ready=True))
+    assert all(m.name != "affine" for m in ready_only.models), ready_only
+    STUB.RepositoryModelLoad(pb.RepositoryModelLoadRequest(model_name="affine"))
+    assert STUB.ModelReady(pb.ModelReadyRequest(name="affine")).ready
+    reply = STUB.ModelInfer(tensor_request("affine", [1, 2, 3, 4], [1, 2, 2]))
+    assert from_fp32_raw(reply.raw_output_contents[0]) == [3.0, 5.0, 7.0, 9.0]
+    expect_error(STUB.RepositoryModelLoad, grpc.StatusCode.NOT_FOUND,
+                 request=pb.RepositoryModelLoadRequest(model_name="nope"))
 
 
 def queue_depth(http_base, model):
@@ -294,7 +316,7 @@ def drain(ready_file):
 
 
 SCENARIOS = {"metadata": metadata, "affine": affine, "digits": digits,
-             "errors": errors, "auth": auth, "priority": priority, "deadline": deadline, "cancel": cancel,
+             "errors": errors, "auth": auth, "priority": priority, "lifecycle": lifecycle, "deadline": deadline, "cancel": cancel,
              "drain": drain}
 SCENARIOS[SCENARIO](*ARGS)
 print("ok")
