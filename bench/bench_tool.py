@@ -937,7 +937,8 @@ def report(results_dir: str) -> None:
         print("\nHTTP edge (issue 13):")
         print(render_text(edge_header, edge_rows))
     if proto_rows:
-        print("\nprotocols (issue 14), c=32, one server with digits and affine:")
+        print("\nprotocols (issue 14), c=32, one server with digits and affine; "
+              "ratios vs v1: median of the per-round ratios:")
         print(render_text(proto_header, proto_rows))
     if target_lines:
         print("\ntargets (issue 3):")

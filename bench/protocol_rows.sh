@@ -1,5 +1,5 @@
 # The protocol rows of issue 14, sourced by bench/run.sh (they use its
-# helpers and settings: start_actorserve, measure_path, check_answer, $round,
+# helpers and settings: start_actorserve, measure_path, log, $round,
 # $results, $build). One actorserve with digits and affine and --grpc-port;
 # for each model the same input (bench_tool.py bodies) over v1 JSON, Open
 # Inference Protocol JSON, OIP binary (the binary tensor extension, outputs
@@ -45,26 +45,30 @@ binary_headers() { # body
         "$(<"$1.hlen")"
 }
 
+check_http_answer() { # label model path body [curl arguments...]
+    local label=$1 model=$2 path=$3 body=$4 out status
+    shift 4
+    out="$results/answer-proto-$model-${label// /-}"
+    status=$(curl -s -o "$out" -D "$out.headers" -w '%{http_code}' --max-time 30 "$@" \
+        --data-binary "@$body" "$server_url$path")
+    log "$label $model: HTTP $status, $(stat -c %s "$out") bytes:" \
+        "$(head -c 120 "$out" | tr -c '[:print:]' '.')"
+    [[ "$status" == 200 ]] || { echo "run.sh: $label $model answered $status" >&2; exit 1; }
+}
+
 # One request per door before the load: each must answer 200 (gRPC: OK).
 check_protocol_answers() { # model
-    local model=$1 body="$results/bodies/$1" out="$results/answer-proto-$1" status
-    check_answer actorserve "$model" "$body.json"
-    status=$(curl -s -o "$out.oip.json" -w '%{http_code}' --max-time 30 \
-        -H 'Content-Type: application/json' --data-binary "@$body.oip.json" \
-        "$server_url/v2/models/$model/infer")
-    log "OIP JSON $model: HTTP $status, $(head -c 160 "$out.oip.json")"
-    [[ "$status" == 200 ]] || { echo "run.sh: OIP JSON $model answered $status" >&2; exit 1; }
-    status=$(curl -s -o "$out.oip.bin" -D "$out.oip.bin.headers" -w '%{http_code}' \
-        --max-time 30 -H 'Content-Type: application/octet-stream' \
-        -H "Inference-Header-Content-Length: $(<"$body.oip.bin.hlen")" \
-        --data-binary "@$body.oip.bin" "$server_url/v2/models/$model/infer")
-    log "OIP binary $model: HTTP $status, $(stat -c %s "$out.oip.bin") bytes, JSON part" \
-        "$(grep -i '^inference-header-content-length' "$out.oip.bin.headers" | tr -d '\r' |
-            cut -d' ' -f2)"
-    [[ "$status" == 200 ]] || { echo "run.sh: OIP binary $model answered $status" >&2; exit 1; }
-    grpc_load "$model" "$body.grpc.raw" --check >"$out.grpc" ||
-        { echo "run.sh: gRPC $model: $(cat "$out.grpc")" >&2; exit 1; }
-    log "gRPC $model: $(head -1 "$out.grpc")"
+    local model=$1 body="$results/bodies/$1"
+    check_http_answer "v1 JSON" "$model" "/api/v1/models/$model/predict" "$body.json" \
+        -H 'Content-Type: application/json'
+    check_http_answer "OIP JSON" "$model" "/v2/models/$model/infer" "$body.oip.json" \
+        -H 'Content-Type: application/json'
+    check_http_answer "OIP binary" "$model" "/v2/models/$model/infer" "$body.oip.bin" \
+        -H 'Content-Type: application/octet-stream' \
+        -H "Inference-Header-Content-Length: $(<"$body.oip.bin.hlen")"
+    grpc_load "$model" "$body.grpc.raw" --check >"$results/answer-proto-$model-grpc" ||
+        { echo "run.sh: gRPC $model: $(cat "$results/answer-proto-$model-grpc")" >&2; exit 1; }
+    log "OIP gRPC $model: $(head -1 "$results/answer-proto-$model-grpc")"
 }
 
 measure_protocol() { # model protocol
