@@ -97,7 +97,7 @@ def _paired_ratio(rounds_a, rounds_b, metric):
 def protocol_report(all_runs: list):
     """(header, rows, targets) of the protocol rows found in http.jsonl."""
     header = ["model", "protocol", "req/s", "p50 ms", "p99 ms", "server CPU us/req",
-              "client CPU us/req", "non-OK", "req/s vs v1", "CPU/req vs v1", "note"]
+              "server cores", "client CPU us/req", "non-OK", "req/s vs v1", "CPU/req vs v1", "note"]
     rows, targets = [], []
     for model in INPUTS:
         rounds = {p: _by_round(all_runs, model, p) for p, _ in PROTOCOLS}
@@ -113,6 +113,7 @@ def protocol_report(all_runs: list):
                  "p50": _median(r["p50_us"] / 1000 for r in runs),
                  "p99": _median(r["p99_us"] / 1000 for r in runs),
                  "cpu": _median(_cpu_us(r) for r in runs),
+                 "cores": _median(r["server_cpu_s"] / (r["duration_us"] / 1e6) for r in runs),
                  "client": _median(_client_us(r) for r in runs),
                  "bad": sum(r["non2xx"] + r["connect_errors"] + r["read_errors"]
                             + r["write_errors"] + r["timeouts"] for r in runs),
@@ -127,7 +128,8 @@ def protocol_report(all_runs: list):
             if others is not None:
                 note += (", " if note else "") + f"other processes {others:.2f} cores"
             rows.append([model, label, _fmt(m["rps"], ".0f"), _fmt(m["p50"], ".2f"),
-                         _fmt(m["p99"], ".2f"), _fmt(m["cpu"], ".1f"), _fmt(m["client"], ".1f"),
+                         _fmt(m["p99"], ".2f"), _fmt(m["cpu"], ".1f"), _fmt(m["cores"], ".2f"),
+                         _fmt(m["client"], ".1f"),
                          str(m["bad"]),
                          "-" if protocol == "v1" else _x(m["rps_ratio"]),
                          "-" if protocol == "v1" else _x(m["cpu_ratio"]),
