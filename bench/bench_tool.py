@@ -5,7 +5,9 @@
       writes OUTDIR/digits.json (one 20x20 handwritten digit from OpenCV's
       digits.png, PNG, base64) and OUTDIR/resnet18.json (fruits.jpg resized
       to 224x224, JPEG, base64), both {"instances": [{"image": ...}]}, and
-      OUTDIR/affine.json (one 2x2 tensor for the affine model).
+      OUTDIR/affine.json (one 2x2 tensor for the affine model); and the
+      same digit and tensor as Open Inference Protocol JSON and binary bodies
+      and gRPC raw inputs (bench/protocol_bench.py).
   bench_tool.py config SRC DST KEY=VALUE...
       copies a model's config.json with batching keys replaced, e.g.
       batching.max_batch_size=1 batching.max_queue_delay_us=0.
@@ -40,13 +42,16 @@
       passes when every one is answered 200 with its id, in order.
   bench_tool.py report RESULTS_DIR
       turns RESULTS_DIR/http.jsonl, raw-t*.json, bridge.json and edge.jsonl
-      into the tables (stdout), RESULTS_DIR/results.md and results.json.
+      into the tables (stdout), RESULTS_DIR/results.md and results.json;
+      the protocol rows (issue 14) from http.jsonl's proto_* scenarios.
 """
 import base64
 import json
 import os
 import sys
 from pathlib import Path
+
+import protocol_bench
 
 OPENCV_DATA = Path("/usr/share/doc/opencv-doc/examples/data")
 
@@ -78,9 +83,11 @@ def bodies(outdir: str) -> None:
     assert ok
     (out / "resnet18.json").write_text(b64_body(jpg.tobytes()))
     # affine: the tensor model of tools/make_models.py, input shape [2, 2].
-    (out / "affine.json").write_text(json.dumps({"instances": [{"data": [[1, 2], [3, 4]]}]}))
+    affine_rows = [[1, 2], [3, 4]]
+    (out / "affine.json").write_text(json.dumps({"instances": [{"data": affine_rows}]}))
     for name in ("digits.json", "resnet18.json", "affine.json"):
         print(f"{out / name}: {(out / name).stat().st_size} bytes")
+    protocol_bench.write_bodies(out, png.tobytes(), affine_rows)
 
 
 def config(src: str, dst: str, *assignments: str) -> None:
@@ -911,12 +918,14 @@ def report(results_dir: str) -> None:
                    for b in bridge]
 
     edge_header, edge_rows, edge_targets = edge_report(rdir, all_runs)
+    proto_header, proto_rows, proto_targets = protocol_bench.protocol_report(all_runs)
 
     def lines_of(target_list):
         return [f"  [{'PASS' if ok else 'MISS'}] {name}: {value}"
                 for name, ok, value in target_list]
 
     target_lines, edge_lines = lines_of(targets), lines_of(edge_targets)
+    proto_lines = lines_of(proto_targets)
     settings = ", ".join(f"{k}={v}" for k, v in sorted(meta.items()))
 
     if rows:
@@ -927,12 +936,19 @@ def report(results_dir: str) -> None:
     if edge_rows:
         print("\nHTTP edge (issue 13):")
         print(render_text(edge_header, edge_rows))
+    if proto_rows:
+        print("\nprotocols (issue 14), c=32, one server with digits and affine; "
+              "ratios vs v1: median of the per-round ratios:")
+        print(render_text(proto_header, proto_rows))
     if target_lines:
         print("\ntargets (issue 3):")
         print("\n".join(target_lines))
     if edge_lines:
         print("\ntargets (issue 13, the HTTP edge):")
         print("\n".join(edge_lines))
+    if proto_lines:
+        print("\ntargets (issue 14, the protocols):")
+        print("\n".join(proto_lines))
     print(f"\nsettings: {settings}")
 
     (rdir / "results.md").write_text(
@@ -942,15 +958,21 @@ def report(results_dir: str) -> None:
            if bridge_rows else "")
         + ("## HTTP edge (issue 13)\n\n" + render_md(edge_header, edge_rows) + "\n\n"
            if edge_rows else "")
+        + ("## Protocols (issue 14)\n\n" + render_md(proto_header, proto_rows) + "\n\n"
+           if proto_rows else "")
         + ("## Targets (issue 3)\n\n" + "\n".join(f"- {line.strip()}" for line in target_lines)
            + "\n\n" if target_lines else "")
         + ("## Targets (issue 13, the HTTP edge)\n\n"
-           + "\n".join(f"- {line.strip()}" for line in edge_lines) + "\n" if edge_lines else ""))
+           + "\n".join(f"- {line.strip()}" for line in edge_lines) + "\n\n" if edge_lines else "")
+        + ("## Targets (issue 14, the protocols)\n\n"
+           + "\n".join(f"- {line.strip()}" for line in proto_lines) + "\n" if proto_lines else ""))
     (rdir / "results.json").write_text(json.dumps({
         "settings": meta, "http": all_runs, "rss": all_memory, "raw": all_raw,
         "bridge": bridge, "edge": load_jsonl(rdir / "edge.jsonl"),
         "targets": [{"target": n, "met": ok, "value": v} for n, ok, v in targets],
         "edge_targets": [{"target": n, "met": ok, "value": v} for n, ok, v in edge_targets],
+        "protocol_targets": [{"target": n, "met": ok, "value": v}
+                             for n, ok, v in proto_targets],
     }, indent=2) + "\n")
     print(f"\nwritten: {rdir / 'results.md'}, {rdir / 'results.json'}")
 

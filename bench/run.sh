@@ -11,12 +11,16 @@
 # their p99), idle keep-alive connections (server CPU and RSS growth), the
 # floor (server CPU per request for /health, a tensor and a digits prediction,
 # against nginx serving a /health body of the same size) and pipelining.
+# Then the protocol rows (issue 14, bench/protocol_rows.sh): digits and affine
+# over v1 JSON, Open Inference Protocol JSON and binary over HTTP, and OIP
+# gRPC (bench/grpc_load, a C++ asynchronous client), on one server.
 #
 # Usage: bench/run.sh [--seconds N] [--warmup N] [--raw-seconds N]
 #                     [--torch-threads N] [--http-threads N] [--bridge-calls N]
 #                     [--variants] [--wait-quiet N] [--rounds N] [--no-install]
 #                     [--edge-only | --no-edge] [--edge-conns N] [--idle-conns N]
 #                     [--idle-seconds N] [--probes N] [--probe-timeout N]
+#                     [--protocols-only | --no-protocols]
 #   --seconds N        measured seconds of each wrk run (default 10)
 #   --warmup N         seconds of the discarded wrk run before it (default 2; 0 = none)
 #   --raw-seconds N    seconds of each raw libtorch measurement (default 5)
@@ -34,6 +38,8 @@
 #   --no-install       skip deploy/install-deps.sh --bench
 #   --edge-only        run only the HTTP edge rows (issue 13)
 #   --no-edge          skip the HTTP edge rows
+#   --protocols-only   run only the protocol rows (issue 14)
+#   --no-protocols     skip the protocol rows
 #   --edge-conns N     fairness: busy keep-alive connections (wrk) on digits
 #                      predict (default 600); meanwhile --probes new clients,
 #                      a fresh connection each, spread over --seconds, each
@@ -47,6 +53,9 @@
 #   request, beside nginx (1 worker, started here on a free loopback port)
 #   serving a static body of the size of actorserve's /health answer.
 #   Pipelining: 16 requests in one send on one connection, answered in order.
+#   Protocols: each model's one input over the four doors in turn, c=32 (gRPC:
+#   32 calls in flight on 4 channels), req/s, p50/p99, server and client CPU
+#   per request, each answer checked first (200 / OK).
 # Environment: BENCH_BUILD_DIR (default <repo>/build-bench), PEER_DIR (default
 # <repo>/../shared/peer).
 #
@@ -74,6 +83,7 @@ rounds=1
 wrk_threads=2
 run_main=1
 run_edge=1
+run_protocols=1
 edge_conns=600
 idle_conns=3000
 idle_seconds=10
@@ -99,7 +109,9 @@ while (( $# )); do
         --variants) variants=1; shift ;;
         --wait-quiet) positive "$1" "${2-}"; wait_quiet=$2; shift 2 ;;
         --rounds) positive "$1" "${2-}"; rounds=$2; shift 2 ;;
-        --edge-only) run_main=0; run_edge=1; shift ;;
+        --edge-only) run_main=0; run_edge=1; run_protocols=0; shift ;;
+        --protocols-only) run_main=0; run_edge=0; run_protocols=1; shift ;;
+        --no-protocols) run_protocols=0; shift ;;
         --no-edge) run_edge=0; shift ;;
         --edge-conns) positive "$1" "${2-}"; edge_conns=$2; shift 2 ;;
         --idle-conns) positive "$1" "${2-}"; idle_conns=$2; shift 2 ;;
@@ -112,7 +124,8 @@ while (( $# )); do
 done
 (( seconds > 0 )) || { echo "run.sh: --seconds must be > 0" >&2; exit 2; }
 (( rounds > 0 )) || { echo "run.sh: --rounds must be > 0" >&2; exit 2; }
-(( run_main || run_edge )) || { echo "run.sh: --edge-only and --no-edge leave nothing to run" >&2; exit 2; }
+(( run_main || run_edge || run_protocols )) ||
+    { echo "run.sh: these --*-only / --no-* flags leave nothing to run" >&2; exit 2; }
 (( probes > 0 && probe_timeout > 0 && edge_conns > 0 )) ||
     { echo "run.sh: --probes, --probe-timeout and --edge-conns must be > 0" >&2; exit 2; }
 
@@ -174,6 +187,7 @@ cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DACTORSERVE_BENCH=ON >/dev/null
 build_targets=(actorserve)
 (( run_main )) && build_targets+=(torch_throughput bridge_bench)
+(( run_protocols )) && build_targets+=(grpc_load)
 ninja -C "$build" -j 2 "${build_targets[@]}" >&2
 
 models="$build/bench-models"
@@ -205,9 +219,9 @@ if (( run_main )); then
     rm -rf "$models/repo-empty"
     mkdir -p "$models/repo-empty"
 fi
-if (( run_edge )); then
-    # The edge rows: digits (a realistic model) and affine (a tensor model,
-    # next to nothing to compute) in one repository.
+if (( run_edge || run_protocols )); then
+    # The edge and protocol rows: digits (a realistic model) and affine (a
+    # tensor model, next to nothing to compute) in one repository.
     make_repo repo-edge digits
     cp -r "$models/src/affine" "$models/repo-edge/affine"
 fi
@@ -250,6 +264,7 @@ cat >"$results/meta.json" <<EOF
 {"seconds": $seconds, "warmup": $warmup, "raw_seconds": $raw_seconds,
  "torch_threads": $torch_threads, "http_threads": "${http_threads:-default}",
  "wrk_threads": $wrk_threads, "main_rows": $run_main, "edge_rows": $run_edge,
+ "protocol_rows": $run_protocols,
  "edge_conns": $edge_conns, "idle_conns": $idle_conns, "idle_seconds": $idle_seconds,
  "probes": $probes, "probe_timeout_s": $probe_timeout, "machine_busy_pct_at_start": $busy_pct, "wait_quiet_s": $wait_quiet, "rounds": $rounds, "peer_workers": 2, "nproc": $(nproc),
  "commit": "$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"}
@@ -352,6 +367,10 @@ check_answer() { # server model body
     [[ "$status" == 200 ]] || { echo "run.sh: $1 did not answer 200 for $2" >&2; exit 1; }
 }
 
+# The load generator of measure_path: run_wrk, or run_grpc_load
+# (protocol_rows.sh), called with the same four arguments.
+load_runner=run_wrk
+
 run_wrk() { # seconds connections path body (empty body: GET)
     BENCH_BODY=$4 wrk -t "$wrk_threads" -c "$2" -d "${1}s" --timeout 10s --latency \
         -s "$root/bench/post.lua" "$server_url$3"
@@ -373,16 +392,16 @@ measure_path() { # scenario server path connections body (empty: GET)
     local busy_before busy_after wrk_cpu TIMEFORMAT='%U %S'
     wait_for_quiet
     if (( warmup > 0 )); then
-        run_wrk "$warmup" "$conns" "$path" "$body" >/dev/null
+        "$load_runner" "$warmup" "$conns" "$path" "$body" >/dev/null
     fi
     raw="$results/wrk-$scenario-$server-r$round.txt"
-    log "$server $scenario: wrk -c $conns for ${seconds}s"
+    log "$server $scenario: ${load_runner#run_} -c $conns for ${seconds}s"
     curl -sf --max-time 5 -o "$raw.metrics-before" "$server_url/metrics" || true
     before=$($tool proc "$server_pid")
     busy_before=$(machine_busy_s)
     # `time` reports wrk's own CPU; the machine's busy time minus the
     # server's and wrk's is what other processes took during the run.
-    wrk_cpu=$({ time run_wrk "$seconds" "$conns" "$path" "$body" >"$raw" 2>"$raw.err"; } 2>&1)
+    wrk_cpu=$({ time "$load_runner" "$seconds" "$conns" "$path" "$body" >"$raw" 2>"$raw.err"; } 2>&1)
     busy_after=$(machine_busy_s)
     after=$($tool proc "$server_pid")
     curl -sf --max-time 5 -o "$raw.metrics-after" "$server_url/metrics" || true
@@ -512,6 +531,9 @@ edge_rows() {
     done
 }
 
+# shellcheck source=bench/protocol_rows.sh
+source "$root/bench/protocol_rows.sh"
+
 digits_body="$results/bodies/digits.json"
 resnet_body="$results/bodies/resnet18.json"
 affine_body="$results/bodies/affine.json"
@@ -600,6 +622,7 @@ for (( round = 1; round <= rounds; round++ )); do
     (( rounds == 1 )) || log "round $round of $rounds"
     if (( run_main )); then main_rows; fi
     if (( run_edge )); then edge_rows; fi
+    if (( run_protocols )); then protocol_rows; fi
 done
 
 if (( run_main )); then
