@@ -14,6 +14,7 @@
 #include "http/door.hpp"
 #include "protocols/oip_codec.hpp"
 #include "protocols/oip_repository.hpp"
+#include "protocols/standard_errors.hpp"
 #include "telemetry/grpc_metrics.hpp"
 #include "telemetry/logging.hpp"
 #include "telemetry/metrics.hpp"
@@ -56,32 +57,10 @@ std::string peer_address(const std::string& peer) {
   return address.substr(0, address.rfind(':'));
 }
 
-/// The HTTP status class a call's status is counted under in the per-model
-/// prediction metrics, which every door shares.
-int http_status_of(grpc::StatusCode code) {
-  switch (code) {
-    case grpc::StatusCode::OK:
-      return 200;
-    case grpc::StatusCode::CANCELLED:
-      return 499;
-    case grpc::StatusCode::INVALID_ARGUMENT:
-    case grpc::StatusCode::NOT_FOUND:
-    case grpc::StatusCode::UNAUTHENTICATED:
-    case grpc::StatusCode::PERMISSION_DENIED:
-    case grpc::StatusCode::RESOURCE_EXHAUSTED:
-    case grpc::StatusCode::FAILED_PRECONDITION:
-      return 400;
-    case grpc::StatusCode::UNAVAILABLE:
-      return 503;
-    case grpc::StatusCode::DEADLINE_EXCEEDED:
-      return 504;
-    default:
-      return 500;
-  }
-}
-
 /// What a call's record needs: which RPC, since when, for whom.
 struct call_info {
+  call_info(size_t rpc, std::string model = {}) : rpc(rpc), model(std::move(model)) {}
+
   size_t rpc;
   std::string model;
   clock::time_point started = clock::now();
@@ -96,15 +75,18 @@ public:
   service(const route_context& context, metrics& stats)
       : context_(context), metrics_(stats), stats_(*stats.registry()) {}
 
-  /// Ends a call: its status to the client, its metrics and access log line.
+  /// Ends a call with `error` (nullopt: OK): its status to the client, its
+  /// metrics and access log line. Per-model prediction metrics count it under
+  /// the HTTP status the OIP HTTP door answers for the same error.
   void finish(ServerUnaryReactor* reactor, const call_info& call,
-              const grpc::Status& status, const std::string& version = {}) {
+              const std::optional<api_error>& error, const std::string& version = {}) {
+    auto status = error ? grpc_status(*error) : grpc::Status::OK;
     auto seconds = std::chrono::duration<double>(clock::now() - call.started).count();
     stats_.observe(call.rpc, status.error_code(), seconds);
     // Only models the server hosts: a client's unknown name adds no series.
     if (call.rpc == model_infer && context_.directory->find(call.model))
-      metrics_.observe_model_request(call.model, http_status_of(status.error_code()),
-                                     seconds);
+      metrics_.observe_model_request(
+          call.model, error ? standard_error_status(error->code) : 200, seconds);
     if (spdlog::should_log(spdlog::level::info))
       log_event(spdlog::level::info, "access",
                 {{"protocol", "oip-grpc"},
@@ -120,53 +102,44 @@ public:
     reactor->Finish(status);
   }
 
-  /// The gate: nullopt admits; probes (access::open) pass without a token.
-  std::optional<grpc::Status> refusal(CallbackServerContext* context, call_info& call,
-                                      access required) {
+  /// Runs `work(reactor, call)` for a call that passes the gate (probes,
+  /// access::open, pass without a token); a refusal, or an api_error `work`
+  /// throws, ends the call with its status.
+  template <class Work>
+  void run_gated(ServerUnaryReactor* reactor, CallbackServerContext* context,
+                 call_info& call, access required, Work work) {
     call.client = peer_address(context->peer());
-    if (required == access::open)
-      return std::nullopt;
-    auto refused =
-        context_.gate.check(metadata_value(context, "x-api-key"), call.client,
-                            metadata_value(context, "x-forwarded-for"), required);
-    if (!refused)
-      return std::nullopt;
-    return grpc_status(refused->error);
+    if (required != access::open)
+      if (auto refused =
+              context_.gate.check(metadata_value(context, "x-api-key"), call.client,
+                                  metadata_value(context, "x-forwarded-for"), required)) {
+        finish(reactor, call, refused->error);
+        return;
+      }
+    try {
+      work(reactor, call);
+    } catch (const api_error& error) {
+      finish(reactor, call, error);
+    } catch (const std::exception& e) {
+      finish(reactor, call, api_error{ec::internal, e.what(), {}});
+    }
   }
 
-  /// Runs `work` for a call that passed the gate; an api_error it throws
-  /// ends the call with its status.
+  /// run_gated on gRPC's default reactor, for the calls without state of
+  /// their own.
   template <class Work>
   ServerUnaryReactor* serve(CallbackServerContext* context, call_info call,
                             access required, Work work) {
     auto* reactor = context->DefaultReactor();
-    if (auto refused = refusal(context, call, required)) {
-      finish(reactor, call, *refused);
-      return reactor;
-    }
-    try {
-      work(reactor, call);
-    } catch (const api_error& error) {
-      finish(reactor, call, grpc_status(error));
-    } catch (const std::exception& e) {
-      finish(reactor, call, grpc_status({ec::internal, e.what(), {}}));
-    }
+    run_gated(reactor, context, call, required, std::move(work));
     return reactor;
   }
 
-  /// Asks the registry for `xs...` and ends the call with what `answer` makes
-  /// of the reply (or with the error).
+  /// Asks the registry for `xs...` within `timeout` and ends the call with
+  /// what `answer` makes of the reply (or with the error).
   template <class R, class Answer, class... Ts>
-  void ask_registry(ServerUnaryReactor* reactor, call_info call, Answer answer,
-                    Ts&&... xs) {
-    ask_registry_within<R>(control_timeout, reactor, std::move(call), std::move(answer),
-                           std::forward<Ts>(xs)...);
-  }
-
-  /// ask_registry with its own time budget.
-  template <class R, class Answer, class... Ts>
-  void ask_registry_within(std::chrono::milliseconds timeout, ServerUnaryReactor* reactor,
-                           call_info call, Answer answer, Ts&&... xs) {
+  void ask_registry(std::chrono::milliseconds timeout, ServerUnaryReactor* reactor,
+                    call_info call, Answer answer, Ts&&... xs) {
     ask_async<R>(
         context_.system, context_.registry, timeout,
         [this, reactor, call = std::move(call),
@@ -175,9 +148,9 @@ public:
             if (!reply)
               throw to_api_error(reply.error());
             answer(std::get<0>(*reply));
-            finish(reactor, call, grpc::Status::OK);
+            finish(reactor, call, std::nullopt);
           } catch (const api_error& error) {
-            finish(reactor, call, grpc_status(error));
+            finish(reactor, call, error);
           }
         },
         std::forward<Ts>(xs)...);
@@ -188,7 +161,7 @@ public:
                                  inference::ServerLiveResponse* response) override {
     return serve(context, {server_live}, access::open, [&](auto* reactor, auto& call) {
       response->set_live(true);
-      finish(reactor, call, grpc::Status::OK);
+      finish(reactor, call, std::nullopt);
     });
   }
 
@@ -197,7 +170,7 @@ public:
                                   inference::ServerReadyResponse* response) override {
     return serve(context, {server_ready}, access::open, [&](auto* reactor, auto& call) {
       ask_registry<std::vector<model_status>>(
-          reactor, call,
+          control_timeout, reactor, call,
           [this, response](const std::vector<model_status>& statuses) {
             response->set_ready(!context_.draining &&
                                 std::all_of(statuses.begin(), statuses.end(),
@@ -214,7 +187,7 @@ public:
                  [&](auto* reactor, auto& call) {
                    check_pinned_version(request->version());
                    ask_registry<model_status>(
-                       reactor, call,
+                       control_timeout, reactor, call,
                        [request, response](const model_status& status) {
                          check_version(status, request->version());
                          response->set_ready(is_ready(status, request->version()));
@@ -233,7 +206,7 @@ public:
                    response->set_version(metadata["version"]);
                    for (const auto& extension : metadata["extensions"])
                      response->add_extensions(extension);
-                   finish(reactor, call, grpc::Status::OK);
+                   finish(reactor, call, std::nullopt);
                  });
   }
 
@@ -244,7 +217,7 @@ public:
                  [&](auto* reactor, auto& call) {
                    check_pinned_version(request->version());
                    ask_registry<model_status>(
-                       reactor, call,
+                       control_timeout, reactor, call,
                        [this, request, response](const model_status& status) {
                          check_version(status, request->version());
                          auto model =
@@ -273,7 +246,7 @@ public:
                    // Read on this thread, not on the registry's.
                    auto folders = scan_repository(context_.options.model_repository);
                    ask_registry<std::vector<model_status>>(
-                       reactor, call,
+                       control_timeout, reactor, call,
                        [request, response, folders = std::move(folders)](
                            const std::vector<model_status>& statuses) {
                          for (const auto& entry : repository_index(folders, statuses)) {
@@ -296,7 +269,7 @@ public:
                       inference::RepositoryModelLoadResponse*) override {
     return serve(context, {repository_load, request->model_name()}, access::admin,
                  [&](auto* reactor, auto& call) {
-                   ask_registry_within<model_status>(
+                   ask_registry<model_status>(
                        model_load_timeout(context_.options), reactor, call,
                        [](const model_status&) {}, atom::load_v, request->model_name());
                  });
@@ -309,23 +282,14 @@ public:
     return serve(context, {repository_unload, request->model_name()}, access::admin,
                  [&](auto* reactor, auto& call) {
                    ask_registry<model_status>(
-                       reactor, call, [](const model_status&) {}, atom::unload_v,
-                       request->model_name());
+                       control_timeout, reactor, call, [](const model_status&) {},
+                       atom::unload_v, request->model_name());
                  });
   }
 
   const route_context& context() const { return context_; }
 
 private:
-  /// A version named in a request must be one of the model's.
-  static void check_version(const model_status& status, const std::string& version) {
-    auto names = version_names(status);
-    if (!version.empty() && std::find(names.begin(), names.end(), version) == names.end())
-      throw api_error{ec::version_not_found,
-                      "model '" + status.name + "' has no version '" + version + "'",
-                      "version"};
-  }
-
   const route_context& context_;
   metrics& metrics_;
   grpc_metrics stats_;
@@ -348,17 +312,8 @@ public:
   }
 
   void start() {
-    if (auto refused = door_.refusal(context_, call_, access::predict)) {
-      door_.finish(this, call_, *refused);
-      return;
-    }
-    try {
-      ask_prediction();
-    } catch (const api_error& error) {
-      door_.finish(this, call_, grpc_status(error));
-    } catch (const std::exception& e) {
-      door_.finish(this, call_, grpc_status({ec::internal, e.what(), {}}));
-    }
+    door_.run_gated(this, context_, call_, access::predict,
+                    [this](auto*, auto&) { ask_prediction(); });
   }
 
   void OnCancel() override {
@@ -398,9 +353,9 @@ private:
       const auto& prediction = std::get<0>(*reply);
       format_grpc_infer_response(prediction, model_->spec, *request_, parsed_,
                                  *response_);
-      door_.finish(this, call_, grpc::Status::OK, prediction.version);
+      door_.finish(this, call_, std::nullopt, prediction.version);
     } catch (const api_error& error) {
-      door_.finish(this, call_, grpc_status(error));
+      door_.finish(this, call_, error);
     }
   }
 

@@ -64,14 +64,18 @@ std::vector<std::string> version_names(const model_status& status) {
   return {names.begin(), names.end()};
 }
 
-model_status status_with_version(const route_context& context, const std::string& model,
-                                 const std::string& version) {
-  auto status = status_of(context, model);
+void check_version(const model_status& status, const std::string& version) {
   auto names = version_names(status);
   if (!version.empty() && std::find(names.begin(), names.end(), version) == names.end())
     throw api_error{ec::version_not_found,
                     "model '" + status.name + "' has no version '" + version + "'",
                     "version"};
+}
+
+model_status status_with_version(const route_context& context, const std::string& model,
+                                 const std::string& version) {
+  auto status = status_of(context, model);
+  check_version(status, version);
   return status;
 }
 

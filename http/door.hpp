@@ -81,6 +81,10 @@ model_status status_of(const route_context& context, const std::string& model);
 /// by several nodes appears once per node in a status).
 std::vector<std::string> version_names(const model_status& status);
 
+/// A version named by a client ("" = none) must be one of the model's:
+/// version_not_found otherwise.
+void check_version(const model_status& status, const std::string& version);
+
 /// The model's status, once `version` ("" = none) is known to be one of its
 /// versions: what a route on a model's or a version's path starts with.
 model_status status_with_version(const route_context& context, const std::string& model,
