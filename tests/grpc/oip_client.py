@@ -269,15 +269,19 @@ def queue_depth(http_base, model):
 
 
 def overtaken(http_base, priority):
-    """Floods `slow` with 10 one-row calls of the lowest priority, then sends
-    one with `priority` (as tritonclient sends it: uint64_param) while at
-    least 7 wait; returns how many of the flood were answered while it
-    waited."""
-    flood = [STUB.ModelInfer.future(slow_request(1)) for _ in range(10)]
+    """Floods `slow` with 20 one-row calls of the lowest priority and, once
+    all of them reached the server, sends one with `priority` (as tritonclient
+    sends it: uint64_param). Returns how many of the flood were answered
+    while it waited, and how many were queued when it was sent."""
+    flood = [STUB.ModelInfer.future(slow_request(1)) for _ in range(20)]
     deadline = time.monotonic() + 60
-    while queue_depth(http_base, "slow") < 7:
-        assert time.monotonic() < deadline, "the flood never filled the queue"
-        time.sleep(0.02)
+    # Queued, plus answered, plus the one running: the whole flood arrived.
+    while True:
+        queued = queue_depth(http_base, "slow")
+        if queued + sum(f.done() for f in flood) >= len(flood) - 1:
+            break
+        assert time.monotonic() < deadline, "the flood never reached the server"
+        time.sleep(0.01)
     last = slow_request(1)
     if priority:
         last.parameters["priority"].uint64_param = priority
@@ -286,16 +290,17 @@ def overtaken(http_base, priority):
     answered = sum(f.done() for f in flood) - before
     for call in flood:
         call.result()
-    return answered
+    return answered, queued
 
 
 def priority(http_base):
-    # The running row and at most one that started while the call travelled.
-    answered = overtaken(http_base, 1)
-    assert answered <= 2, answered
-    # Without a priority the same call waits behind the flood.
-    answered = overtaken(http_base, 0)
-    assert answered >= 6, answered
+    # The running row and at most one that started while the call travelled,
+    # with enough of the flood queued ahead of it for that to mean something.
+    answered, queued = overtaken(http_base, 1)
+    assert queued >= 7 and answered <= 2, (answered, queued)
+    # Without a priority the same call waits behind what was queued.
+    answered, queued = overtaken(http_base, 0)
+    assert queued >= 7 and answered >= queued - 1, (answered, queued)
 
 
 def drain(ready_file):
