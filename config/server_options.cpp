@@ -1,5 +1,7 @@
 #include "config/server_options.hpp"
 
+#include "config/redis_url.hpp"
+
 #include <algorithm>
 #include <arpa/inet.h>
 #include <cctype>
@@ -296,6 +298,29 @@ const std::vector<option_descriptor>& option_table() {
                      tebibyte, "most bytes of async job inputs and results kept at once"),
       integer_option("--max-running-jobs", "max_running_jobs", "N", &o::max_running_jobs,
                      1, 100000, "async jobs in flight at once; the rest wait queued"),
+      string_option("--job-store", "job_store", "STORE", &o::job_store,
+                    {"memory", "redis"},
+                    "where async jobs live: this process, or Redis (--redis-url), "
+                    "shared by every node and kept across restarts"),
+      integer_option("--job-lease-s", "job_lease_s", "SECONDS", &o::job_lease_s, 1, day_s,
+                     "a Redis job whose node stops renewing its lease for this long "
+                     "runs again on another node"),
+      string_option("--redis-url", "redis_url", "URL", &o::redis_url, {},
+                    "Redis for shared jobs and the shared response cache: "
+                    "redis://[:PASSWORD@]HOST:PORT[/DB] (the password is never logged)",
+                    true),
+      integer_option("--redis-timeout-ms", "redis_timeout_ms", "MS", &o::redis_timeout_ms,
+                     1, 60000,
+                     "longest wait to connect to Redis and for each command; past it "
+                     "Redis counts as unreachable"),
+      string_option("--cache", "cache", "STORE", &o::cache, {"memory", "redis"},
+                    "where the response cache of models that enable it lives"),
+      integer_option("--cache-bytes", "cache_bytes", "BYTES", &o::cache_bytes, 0,
+                     tebibyte,
+                     "bound of the in-memory response cache (least recently used "
+                     "entries leave first)"),
+      integer_option("--cache-ttl-s", "cache_ttl_s", "SECONDS", &o::cache_ttl_s, 1,
+                     30 * day_s, "lifetime of a response cache entry in Redis"),
       integer_option("--cluster-port", "cluster_port", "N", &o::cluster_port, 0, 65535,
                      "publish this node to its peers on this port; 0: no cluster"),
       string_option("--cluster-host", "cluster_host", "ADDR", &o::cluster_host, {},
@@ -556,6 +581,15 @@ void validate_cluster(const server_options& options) {
                                 "--allow-insecure-cluster");
 }
 
+void validate_redis(const server_options& options) {
+  if (!options.redis_url.empty())
+    parse_redis_url(options.redis_url, "redis_url (--redis-url)");
+  else if (options.job_store == "redis")
+    fail("job_store (--job-store)", "redis needs --redis-url");
+  else if (options.cache == "redis")
+    fail("cache (--cache)", "redis needs --redis-url");
+}
+
 } // namespace
 
 void validate(const server_options& options) {
@@ -577,6 +611,7 @@ void validate(const server_options& options) {
     }
   }
   validate_cluster(options);
+  validate_redis(options);
   bool has_keys = !options.api_keys.empty() || !options.admin_keys.empty() ||
                   !options.api_key_file.empty();
   if (!has_keys && !options.allow_unauthenticated && !is_loopback_address(options.host))

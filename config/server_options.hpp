@@ -72,7 +72,18 @@ struct server_options {
   int64_t job_ttl_s = 600;
   int32_t max_jobs = 10000;
   int64_t max_job_bytes = 256 * 1024 * 1024;
-  int32_t max_running_jobs = 32; // jobs in the routers at once; the rest queue
+  int32_t max_running_jobs = 32;    // jobs in the routers at once; the rest queue
+  std::string job_store = "memory"; // "memory" (this process) or "redis" (shared)
+  int64_t job_lease_s = 30;         // a Redis job's node must renew its lease within this
+
+  // Shared state on Redis (../shared/API.md, "Shared state (Redis)").
+  std::string redis_url;          // redis://[:PASSWORD@]HOST:PORT[/DB]; "" = no Redis
+  int64_t redis_timeout_ms = 500; // connect, and each command
+
+  // The response cache of models that enable it in config.json.
+  std::string cache = "memory";            // "memory" (this process) or "redis"
+  int64_t cache_bytes = 256 * 1024 * 1024; // memory cache bound (LRU)
+  int64_t cache_ttl_s = 600;               // lifetime of a Redis cache entry
 
   // Cluster (off while cluster_port is 0). Nodes talk CAF's BASP protocol,
   // over mutual TLS when the three cluster_tls_* files are set.

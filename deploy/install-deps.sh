@@ -33,6 +33,8 @@ packages=(
     libtorch-dev libcaf-dev libcpp-httplib-dev libopencv-dev libspdlog-dev
     nlohmann-json3-dev libgtest-dev libgmock-dev prometheus-cpp-dev libssl-dev
     libjemalloc-dev
+    # shared jobs and response cache (actors/redis_connection.cpp)
+    libhiredis-dev
     # the gRPC door (grpc/): gRPC C++ and protobuf, and protoc with the gRPC
     # plugins that compile grpc/inference.proto (C++ here, Python in tests)
     libgrpc++-dev protobuf-compiler protobuf-compiler-grpc
@@ -50,6 +52,8 @@ dev_packages=(
     clang
     # tests / tools (Python clients: requests, grpcio with generated stubs)
     curl prometheus python3-requests python3-grpcio python3-protobuf
+    # shared-state tests start real Redis servers on free loopback ports
+    redis-server
     # deployment tests: real nginx for blue-green, promtool (prometheus),
     # systemd-analyze, shellcheck, the compose file's YAML
     nginx systemd shellcheck python3-yaml
