@@ -14,7 +14,8 @@
   bench_tool.py check-config CONFIG
       fails unless the config has what the peer reads without defaults.
   bench_tool.py label RESPONSE_FILE
-      prints the top-1 label of a predict answer (or the error).
+      prints the top-1 label of a predict answer (the first output values of
+      a raw one, or the error).
   bench_tool.py proc PID
       prints {"rss_kb", "pss_kb", "cpu_s", "processes"} summed over PID and
       all its descendants (gunicorn: master + workers), from /proc.
@@ -119,7 +120,10 @@ def label(path: str) -> None:
         return
     if "predictions" in body:
         top = body["predictions"][0]
-        print(f"{top['label']} ({top['score']:.4f})")
+        if "label" in top:
+            print(f"{top['label']} ({top['score']:.4f})")
+        else:  # a raw prediction: its output row
+            print(f"output {top['output'][:4]} shape {top.get('shape')}")
     else:
         print(json.dumps(body)[:200])
 
