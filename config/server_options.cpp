@@ -469,7 +469,11 @@ void apply_config_file(server_options& options, const std::string& file) {
   }
 }
 
-/// Set and non-empty key variables replace the keys of the config file.
+/// The variable that may hold --redis-url, so that a password in it stays
+/// out of `ps` (systemd's EnvironmentFile, `docker run -e`).
+constexpr const char* redis_url_env = "ACTORSERVE_REDIS_URL";
+
+/// Set and non-empty variables replace the config file's keys and Redis URL.
 void apply_environment(server_options& options) {
   for (const key_list_descriptor& keys : key_list_table()) {
     const char* text = std::getenv(keys.env.c_str());
@@ -479,6 +483,8 @@ void apply_environment(server_options& options) {
     if (!parsed.empty())
       options.*(keys.member) = std::move(parsed);
   }
+  if (const char* url = std::getenv(redis_url_env); url != nullptr && *url != '\0')
+    options.redis_url = url;
 }
 
 /// One flag of argv with its value, applied after the config file.
@@ -671,6 +677,9 @@ std::string help_text() {
   for (const key_list_descriptor& keys : key_list_table())
     out << "  " << keys.env << "\n      " << keys.help << "; config key: " << keys.key
         << "\n";
+  out << "  " << redis_url_env
+      << "\n      the Redis URL (as --redis-url, which overrides it); config key: "
+         "redis_url\n";
   out << "With no keys, authentication is off and only loopback addresses may be used\n"
          "unless --allow-unauthenticated is given.\n";
   return out.str();

@@ -374,6 +374,7 @@ protected:
   // Keys in the environment of whoever runs the tests must not leak in.
   env_guard api_keys_{"ACTORSERVE_API_KEYS", std::nullopt};
   env_guard admin_keys_{"ACTORSERVE_ADMIN_KEYS", std::nullopt};
+  env_guard redis_url_{"ACTORSERVE_REDIS_URL", std::nullopt};
 };
 
 TEST_F(server_options_test, defaults) {
@@ -447,6 +448,26 @@ TEST_F(server_options_test, environment_overrides_config_file_keys) {
   command_line result = parse({"--config", file.string()});
   EXPECT_EQ(result.options.api_keys, (std::vector<std::string>{"from-env"}));
   EXPECT_EQ(result.options.admin_keys, (std::vector<std::string>{"admin-from-file"}));
+}
+
+TEST_F(server_options_test,
+       redis_url_from_environment_file_or_flag_without_its_password) {
+  fs::path file =
+      write(dir_, "server.json", R"({"redis_url": "redis://:file-pw@file-host:6379/0"})");
+  env_guard url{"ACTORSERVE_REDIS_URL", "redis://:env-pw@env-host:6380/1"};
+  EXPECT_EQ(parse({"--config", file.string()}).options.redis_url,
+            "redis://:env-pw@env-host:6380/1");
+  EXPECT_EQ(parse({"--redis-url", "redis://flag-host", "--config", file.string()})
+                .options.redis_url,
+            "redis://flag-host");
+  // Redis stores need a URL; a bad URL is named without its password.
+  EXPECT_TRUE(contains(parse_error({"--redis-url", "", "--job-store", "redis"}),
+                       "job_store (--job-store)"));
+  EXPECT_TRUE(
+      contains(parse_error({"--redis-url", "", "--cache", "redis"}), "cache (--cache)"));
+  auto message = parse_error({"--redis-url", "redis://:hunter2@h:99999"});
+  EXPECT_TRUE(contains(message, "redis_url (--redis-url)")) << message;
+  EXPECT_FALSE(contains(message, "hunter2")) << message;
 }
 
 TEST_F(server_options_test, bad_flags_are_named) {
