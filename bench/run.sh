@@ -14,13 +14,16 @@
 # Then the protocol rows (issue 14, bench/protocol_rows.sh): digits and affine
 # over v1 JSON, Open Inference Protocol JSON and binary over HTTP, and OIP
 # gRPC (bench/grpc_load, a C++ asynchronous client), on one server.
+# Then the CPU-default rows (issue 17, bench/cpu_rows.sh): untuned resnet18
+# against in-process libtorch at 2 threads, untuned digits against its tuned
+# bundled config run the old way (1 instance, 1 thread).
 #
 # Usage: bench/run.sh [--seconds N] [--warmup N] [--raw-seconds N]
 #                     [--torch-threads N] [--http-threads N] [--bridge-calls N]
 #                     [--variants] [--wait-quiet N] [--rounds N] [--no-install]
 #                     [--edge-only | --no-edge] [--edge-conns N] [--idle-conns N]
 #                     [--idle-seconds N] [--probes N] [--probe-timeout N]
-#                     [--protocols-only | --no-protocols]
+#                     [--protocols-only | --no-protocols] [--cpu-only | --no-cpu]
 #   --seconds N        measured seconds of each wrk run (default 10)
 #   --warmup N         seconds of the discarded wrk run before it (default 2; 0 = none)
 #   --raw-seconds N    seconds of each raw libtorch measurement (default 5)
@@ -40,6 +43,8 @@
 #   --no-edge          skip the HTTP edge rows
 #   --protocols-only   run only the protocol rows (issue 14)
 #   --no-protocols     skip the protocol rows
+#   --cpu-only         run only the CPU-default rows (issue 17)
+#   --no-cpu           skip the CPU-default rows
 #   --edge-conns N     fairness: busy keep-alive connections (wrk) on digits
 #                      predict (default 600); meanwhile --probes new clients,
 #                      a fresh connection each, spread over --seconds, each
@@ -84,6 +89,7 @@ wrk_threads=2
 run_main=1
 run_edge=1
 run_protocols=1
+run_cpu=1
 edge_conns=600
 idle_conns=3000
 idle_seconds=10
@@ -109,9 +115,11 @@ while (( $# )); do
         --variants) variants=1; shift ;;
         --wait-quiet) positive "$1" "${2-}"; wait_quiet=$2; shift 2 ;;
         --rounds) positive "$1" "${2-}"; rounds=$2; shift 2 ;;
-        --edge-only) run_main=0; run_edge=1; run_protocols=0; shift ;;
-        --protocols-only) run_main=0; run_edge=0; run_protocols=1; shift ;;
+        --edge-only) run_main=0; run_edge=1; run_protocols=0; run_cpu=0; shift ;;
+        --protocols-only) run_main=0; run_edge=0; run_protocols=1; run_cpu=0; shift ;;
+        --cpu-only) run_main=0; run_edge=0; run_protocols=0; run_cpu=1; shift ;;
         --no-protocols) run_protocols=0; shift ;;
+        --no-cpu) run_cpu=0; shift ;;
         --no-edge) run_edge=0; shift ;;
         --edge-conns) positive "$1" "${2-}"; edge_conns=$2; shift 2 ;;
         --idle-conns) positive "$1" "${2-}"; idle_conns=$2; shift 2 ;;
@@ -124,7 +132,7 @@ while (( $# )); do
 done
 (( seconds > 0 )) || { echo "run.sh: --seconds must be > 0" >&2; exit 2; }
 (( rounds > 0 )) || { echo "run.sh: --rounds must be > 0" >&2; exit 2; }
-(( run_main || run_edge || run_protocols )) ||
+(( run_main || run_edge || run_protocols || run_cpu )) ||
     { echo "run.sh: these --*-only / --no-* flags leave nothing to run" >&2; exit 2; }
 (( probes > 0 && probe_timeout > 0 && edge_conns > 0 )) ||
     { echo "run.sh: --probes, --probe-timeout and --edge-conns must be > 0" >&2; exit 2; }
@@ -187,13 +195,14 @@ cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DACTORSERVE_BENCH=ON >/dev/null
 build_targets=(actorserve)
 (( run_main )) && build_targets+=(torch_throughput bridge_bench)
+(( run_cpu )) && build_targets+=(torch_throughput)
 (( run_protocols )) && build_targets+=(grpc_load)
 ninja -C "$build" -j 2 "${build_targets[@]}" >&2
 
 models="$build/bench-models"
 log "making the models (cached) in $models/src"
 model_list=digits,affine
-(( run_main )) && model_list+=,resnet18
+(( run_main || run_cpu )) && model_list+=,resnet18
 "$python" "$root/tools/make_models.py" --out "$models/src" --models "$model_list" >&2
 
 # One repository per scenario, holding only the models it needs: the peer
@@ -209,6 +218,8 @@ make_repo() { # name model [KEY=VALUE for config.json...]
     fi
     $tool check-config "$repo/$model/config.json"
 }
+# shellcheck source=bench/cpu_rows.sh
+source "$root/bench/cpu_rows.sh"
 if (( run_main )); then
     make_repo repo-digits digits
     make_repo repo-digits-nobatch digits batching.max_batch_size=1 batching.max_queue_delay_us=0
@@ -218,6 +229,10 @@ if (( run_main )); then
     # The gateway node hosts nothing itself.
     rm -rf "$models/repo-empty"
     mkdir -p "$models/repo-empty"
+fi
+if (( run_cpu )); then
+    make_repo repo-digits digits
+    make_untuned_repo repo-resnet18-untuned resnet18
 fi
 if (( run_edge || run_protocols )); then
     # The edge and protocol rows: digits (a realistic model) and affine (a
@@ -623,6 +638,7 @@ for (( round = 1; round <= rounds; round++ )); do
     if (( run_main )); then main_rows; fi
     if (( run_edge )); then edge_rows; fi
     if (( run_protocols )); then protocol_rows; fi
+    if (( run_cpu )); then cpu_rows; fi
 done
 
 if (( run_main )); then
@@ -633,4 +649,9 @@ if (( run_main )); then
 fi
 
 echo
-$tool report "$results"
+if (( run_main || run_edge || run_protocols )); then
+    $tool report "$results"
+fi
+if (( run_cpu )); then
+    "$python" "$root/bench/cpu_report.py" "$results" | tee "$results/cpu.md"
+fi
