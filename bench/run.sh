@@ -28,7 +28,9 @@
 #   --warmup N         seconds of the discarded wrk run before it (default 2; 0 = none)
 #   --raw-seconds N    seconds of each raw libtorch measurement (default 5)
 #   --torch-threads N  intra-op threads, the same for actorserve, the peer and
-#                      the raw run at batch 1 that the target compares with (default 1)
+#                      the raw run at batch 1 that the target compares with
+#                      (default: actorserve's own, by its CPU budget; the peer
+#                      1; the target's raw run at as many threads as CPUs)
 #   --http-threads N   actorserve --http-threads (default: the server's own default)
 #   --bridge-calls N   round trips per bridge and thread count (default 20000)
 #   --variants         also measure diagnostic variants of actorserve (resnet18
@@ -78,7 +80,7 @@ tool="$python $root/bench/bench_tool.py"
 seconds=10
 warmup=2
 raw_seconds=5
-torch_threads=1
+torch_threads=
 http_threads=
 bridge_calls=20000
 install=1
@@ -277,7 +279,7 @@ ln -sfn "$results" "$build/bench-results/latest"
 $tool bodies "$results/bodies" >&2
 cat >"$results/meta.json" <<EOF
 {"seconds": $seconds, "warmup": $warmup, "raw_seconds": $raw_seconds,
- "torch_threads": $torch_threads, "http_threads": "${http_threads:-default}",
+ "torch_threads": "${torch_threads:-auto}", "http_threads": "${http_threads:-default}",
  "wrk_threads": $wrk_threads, "main_rows": $run_main, "edge_rows": $run_edge,
  "protocol_rows": $run_protocols,
  "edge_conns": $edge_conns, "idle_conns": $idle_conns, "idle_seconds": $idle_seconds,
@@ -309,8 +311,10 @@ start_actorserve() { # repository tag [more actorserve flags...]
     shift 2
     # wrk is one client without a key: lift the per-client rate limits (the
     # peer's limiter is set high the same way).
-    local flags=(--model-repository "$repo" --port 0 --torch-threads "$torch_threads"
-                 --log-level warn --anonymous-rate-per-s 0 --predict-rate-per-s 0 "$@")
+    local flags=(--model-repository "$repo" --port 0 --log-level warn
+                 --anonymous-rate-per-s 0 --predict-rate-per-s 0)
+    [[ -n "$torch_threads" ]] && flags+=(--torch-threads "$torch_threads")
+    flags+=("$@")
     [[ -n "$http_threads" ]] && flags+=(--http-threads "$http_threads")
     # Run in the results directory: CAF may read a stray caf-application.ini.
     (cd "$results" && exec "$build/actorserve" "${flags[@]}") >"$out.out" 2>"$out.err" &
@@ -350,7 +354,7 @@ rss_settled() {
 start_peer() { # repository tag
     local repo=$1 tag=$2 out="$results/peer-$2-r$round" port
     port=$(free_port)
-    PEER_MODEL_REPOSITORY="$repo" PEER_TORCH_THREADS="$torch_threads" \
+    PEER_MODEL_REPOSITORY="$repo" PEER_TORCH_THREADS="${torch_threads:-1}" \
         gunicorn -w 2 -b "127.0.0.1:$port" --chdir "$peer_dir" --graceful-timeout 5 \
         --log-level warning seed_flask_server:app >"$out.out" 2>"$out.err" &
     server_pid=$!
@@ -608,7 +612,7 @@ main_rows() {
 
     # Raw in-process libtorch, right after actorserve's resnet18 run so that the
     # two are compared on the same machine minute.
-    for threads in $(printf "%s\n" 1 2 "$torch_threads" | sort -un); do
+    for threads in $(printf "%s\n" 1 2 "${torch_threads:-$(nproc)}" | sort -un); do
         log "resnet18 raw in-process libtorch, torch threads $threads"
         wait_for_quiet
         "$build/bench/torch_throughput" --model "$models/repo-resnet18/resnet18/1/model.pt" \
