@@ -27,8 +27,8 @@ struct compute_defaults {
 /// Archives at least this large hold a "large" model (see plan_compute).
 constexpr uint64_t large_model_bytes = 16ull * 1024 * 1024;
 
-/// Intra-op threads one instance of a large model gets by default, about.
-constexpr int32_t max_default_threads = 4;
+/// Intra-op threads of each instance of a large model, by default.
+constexpr int32_t large_model_threads = 2;
 
 /// The plan of one version. `config_instances` and `config_threads` are
 /// config.json's (0 = not set), `model_bytes` the size of its model.pt.

@@ -21,13 +21,16 @@ TEST(compute_plan, a_small_model_gets_one_single_threaded_instance_per_cpu) {
     expect_plan(plan_compute({cpus, 0, 0}, 0, 0, small_model), cpus, 1);
 }
 
-TEST(compute_plan, a_large_model_gets_wider_instances_on_larger_budgets) {
+TEST(compute_plan, a_large_model_gets_two_threads_per_instance_from_four_cpus) {
   expect_plan(plan_compute({1, 0, 0}, 0, 0, large_model), 1, 1);
   expect_plan(plan_compute({2, 0, 0}, 0, 0, large_model), 2, 1);
   expect_plan(plan_compute({3, 0, 0}, 0, 0, large_model), 3, 1);
-  expect_plan(plan_compute({4, 0, 0}, 0, 0, large_model), 2, 2);
-  expect_plan(plan_compute({8, 0, 0}, 0, 0, large_model), 2, 4);
-  expect_plan(plan_compute({16, 0, 0}, 0, 0, large_model), 4, max_default_threads);
+  expect_plan(plan_compute({4, 0, 0}, 0, 0, large_model), 2, large_model_threads);
+  expect_plan(plan_compute({5, 0, 0}, 0, 0, large_model), 2, large_model_threads);
+  expect_plan(plan_compute({16, 0, 0}, 0, 0, large_model), 8, large_model_threads);
+  // The threshold is the archive's size.
+  expect_plan(plan_compute({8, 0, 0}, 0, 0, large_model_bytes - 1), 8, 1);
+  expect_plan(plan_compute({8, 0, 0}, 0, 0, large_model_bytes), 4, 2);
 }
 
 TEST(compute_plan, the_rule_never_exceeds_the_budget) {
