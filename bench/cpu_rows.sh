@@ -46,14 +46,17 @@ for v in json.load(sys.stdin)["versions"]:
 # One server run: start with FLAGS (after run.sh's own, so they win), check,
 # measure at each connection count, stop.
 cpu_server_run() { # scenario repo model body "conns..." [flags...]
-    local scenario=$1 repo=$2 model=$3 body=$4 conns=$5 c suffix
+    local scenario=$1 repo=$2 model=$3 body=$4 conns=$5 c
     shift 5
     start_actorserve "$repo" "$scenario" --torch-threads 0 --instances 0 "$@"
     check_answer "actorserve-$scenario" "$model" "$body"
     record_plan "$scenario" "$model"
     for c in $conns; do
-        suffix=$([[ $c == 1 ]] && echo _c1 || echo)
-        measure "$scenario$suffix" actorserve "$model" "$c" "$body"
+        if (( c == 1 )); then # wrk needs a connection per thread
+            wrk_threads=1 measure "${scenario}_c1" actorserve "$model" 1 "$body"
+        else
+            measure "$scenario" actorserve "$model" "$c" "$body"
+        fi
     done
     stop_server
 }
