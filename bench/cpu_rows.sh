@@ -13,10 +13,11 @@
 # server run reports what each version got (cpu-plans.jsonl). The runs of a
 # round take turns, the first moving on by one each round, so that a busy
 # minute of the shared machine does not always land on the same run.
-# Scenarios: cpu_<model>_<split>[_c1]; bench/cpu_report.py turns them into
+# Scenarios: cpu_<model>_<split>[_c1], raw cpu-raw-t<threads>-r<round>.json;
+# bench/cpu_report.py turns them into
 # per-round ratios with medians and ranges.
 
-cpu_runs=(resnet_auto resnet_i1t2 raw_t2 digits_auto digits_today digits_i1t2)
+cpu_runs=(resnet_auto resnet_i1t2 raw_t2 digits_auto digits_today digits_i1t2 raw_t1)
 
 # A copy of a model whose config.json says nothing about instances or threads.
 make_untuned_repo() { # name model
@@ -61,19 +62,25 @@ cpu_server_run() { # scenario repo model body "conns..." [flags...]
     stop_server
 }
 
+# In-process libtorch on resnet18 at batch 1: the target at 2 threads; at 1
+# thread it shows what sharing the cores with other processes did to the
+# 2-thread team in the same round.
+cpu_raw() { # threads
+    log "resnet18 raw in-process libtorch, $1 thread(s), batch 1"
+    wait_for_quiet
+    "$build/bench/torch_throughput" \
+        --model "$models/repo-resnet18-untuned/resnet18/1/model.pt" --shape 3,224,224 \
+        --threads "$1" --batches 1 --seconds "$raw_seconds" \
+        --json "$results/cpu-raw-t$1-r$round.json" >&2
+}
+
 cpu_run() { # run name
     case $1 in
         resnet_auto) cpu_server_run cpu_resnet18_auto "$models/repo-resnet18-untuned" \
                          resnet18 "$resnet_body" "8 1" ;;
         resnet_i1t2) cpu_server_run cpu_resnet18_i1t2 "$models/repo-resnet18-untuned" \
                          resnet18 "$resnet_body" "8 1" --instances 1 --torch-threads 2 ;;
-        raw_t2)
-            log "resnet18 raw in-process libtorch, 2 threads, batch 1"
-            wait_for_quiet
-            "$build/bench/torch_throughput" \
-                --model "$models/repo-resnet18-untuned/resnet18/1/model.pt" --shape 3,224,224 \
-                --threads 2 --batches 1 --seconds "$raw_seconds" \
-                --json "$results/cpu-raw-t2-r$round.json" >&2 ;;
+        raw_t1 | raw_t2) cpu_raw "${1#raw_t}" ;;
         digits_auto) cpu_server_run cpu_digits_auto "$models/repo-digits" digits \
                          "$digits_body" 32 ;;
         digits_today) cpu_server_run cpu_digits_today "$models/repo-digits" digits \
