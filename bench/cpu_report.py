@@ -106,6 +106,8 @@ def main(results_dir: str) -> None:
                 if rnd in by.get(DIGITS_TODAY, {}) else None), 1.0),
     ]
     diagnostics = [
+        ("untuned resnet18 (8 conns) / in-process libtorch at 1 thread, batch 1",
+         ratios(RESNET_C8, lambda rnd: raws[1].get(rnd, {}).get("images_per_s"))),
         ("in-process libtorch, batch 1: 2 threads / 1 thread (~1.4 on idle cores; "
          "below 1: the 2-thread team lost to other processes)",
          [r["images_per_s"] / raws[1][rnd]["images_per_s"] for rnd, r in raw.items()
