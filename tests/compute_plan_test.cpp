@@ -46,12 +46,19 @@ TEST(compute_plan, the_rule_never_exceeds_the_budget) {
     }
 }
 
-TEST(compute_plan, one_fixed_count_leaves_the_budget_to_the_other) {
-  expect_plan(plan_compute({8, 0, 0}, 2, 0, small_model), 2, 4);
-  expect_plan(plan_compute({8, 0, 0}, 0, 2, small_model), 4, 2);
+TEST(compute_plan, fixed_instances_get_the_budget_in_threads_up_to_the_rules_cap) {
+  expect_plan(plan_compute({8, 0, 0}, 2, 0, small_model), 2, 1);
+  expect_plan(plan_compute({2, 0, 0}, 1, 0, small_model), 1, 1);
+  expect_plan(plan_compute({8, 3, 0}, 0, 0, small_model), 3, 1);
+  expect_plan(plan_compute({2, 0, 0}, 1, 0, large_model), 1, 2);
+  expect_plan(plan_compute({8, 0, 0}, 1, 0, large_model), 1, large_model_threads);
+  expect_plan(plan_compute({8, 0, 0}, 4, 0, large_model), 4, 2);
   expect_plan(plan_compute({2, 0, 0}, 4, 0, large_model), 4, 1);
+}
+
+TEST(compute_plan, fixed_threads_get_the_budget_in_instances) {
+  expect_plan(plan_compute({8, 0, 0}, 0, 2, small_model), 4, 2);
   expect_plan(plan_compute({2, 0, 0}, 0, 4, large_model), 1, 4);
-  expect_plan(plan_compute({8, 3, 0}, 0, 0, small_model), 3, 2);
   expect_plan(plan_compute({8, 0, 1}, 0, 0, large_model), 8, 1);
 }
 
