@@ -50,8 +50,13 @@ batcher_settings make_batcher_settings(const router_settings& settings,
   result.model = settings.model;
   result.version = version;
   result.batching = config.batching;
-  result.instances = config.instances;
   result.instance.model_file = (settings.directory / version / "model.pt").string();
+  std::error_code unknown_size; // an unreadable file fails its load later
+  auto model_bytes = std::filesystem::file_size(result.instance.model_file, unknown_size);
+  auto plan = plan_compute(settings.compute, config.instances, config.threads,
+                           unknown_size ? 0 : model_bytes);
+  result.instances = plan.instances;
+  result.instance.intra_op_threads = plan.threads;
   result.instance.input_row_shape = config.input.shape;
   result.instance.warmup = config.warmup;
   result.instance.fault_injection = settings.fault_injection;
@@ -129,18 +134,20 @@ void load_finished(router_pointer self, const std::string& version,
 void load_version(router_pointer self, const std::string& version,
                   const model_config& config) {
   auto& st = self->state;
-  auto batcher =
-      spawn_linked_batcher(self, make_batcher_settings(st.settings, config, version));
+  auto settings = make_batcher_settings(st.settings, config, version);
+  compute_plan plan{settings.instances, settings.instance.intra_op_threads};
+  auto batcher = spawn_linked_batcher(self, std::move(settings));
   st.batchers.emplace(batcher.address(), batcher);
   if (!st.versions.is_available(version))
-    st.versions.add(version, batcher); // nothing serves it: show it as loading
-  log_lifecycle(self, "load", version);
+    st.versions.add(version, batcher, plan); // nothing serves it: show it as loading
+  log_lifecycle(self, "load", version,
+                {{"instances", plan.instances}, {"threads", plan.threads}});
   self->request(batcher, st.settings.load_timeout, atom::load_v)
       .then(
           [=](int64_t load_time_ms) {
             if (auto& stats = self->state.settings.stats)
               stats->count_load(self->state.settings.model, version, true);
-            auto old = self->state.versions.replace(version, batcher, load_time_ms);
+            auto old = self->state.versions.replace(version, batcher, load_time_ms, plan);
             log_lifecycle(self, "available", version, {{"load_time_ms", load_time_ms}});
             if (old && old.address() != batcher.address()) {
               log_lifecycle(self, "swap", version);

@@ -852,6 +852,8 @@ def report(results_dir: str) -> None:
                  ratio(rps(v), rps(p)),
                  note="; ".join(filter(None, ["not the shipped config", batch_note(v)])))
     server_threads = meta.get("torch_threads", 1)
+    if server_threads == "auto":  # the server splits all its CPUs: libtorch on as many
+        server_threads = meta.get("nproc", 1)
     raw_b1 = None
     for r in raw:
         label = f"resnet18 raw in-process, batch {r['batch']}, torch threads {r['threads']}"

@@ -415,7 +415,7 @@ std::map<std::string, int32_t> parse_traffic(const object_reader& root) {
 
 model_config parse_model_config(const json& document, const std::string& source) {
   object_reader root(document, source, "",
-                     {"input", "output", "batching", "warmup", "instances",
+                     {"input", "output", "batching", "warmup", "instances", "threads",
                       "default_version", "traffic"});
   model_config config;
   config.input =
@@ -428,6 +428,7 @@ model_config parse_model_config(const json& document, const std::string& source)
   config.warmup =
       parse_warmup(root.object("warmup", {"batch_sizes", "count"}), config.batching);
   config.instances = root.integer<int32_t>("instances", 1, 64).value_or(config.instances);
+  config.threads = root.integer<int32_t>("threads", 1, 1024).value_or(config.threads);
   config.default_version = parse_default_version(root);
   config.traffic = parse_traffic(root);
   return config;
@@ -443,7 +444,7 @@ bool operator==(const model_config& lhs, const model_config& rhs) {
                     batching.max_batch_size, batching.max_queue_delay_us,
                     batching.max_queue_size, batching.priority_levels,
                     batching.max_priority_wait_us, c.warmup.batch_sizes, c.warmup.count,
-                    c.instances, c.default_version, c.traffic);
+                    c.instances, c.threads, c.default_version, c.traffic);
   };
   return fields(lhs) == fields(rhs);
 }

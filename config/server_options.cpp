@@ -281,8 +281,13 @@ const std::vector<option_descriptor>& option_table() {
                      "version folders load once their model.pt kept its size and mtime "
                      "for one interval, gone versions unload, a changed config.json "
                      "reloads the model"),
-      integer_option("--torch-threads", "torch_threads", "N", &o::torch_threads, 1, 1024,
-                     "intra-op threads of each model instance"),
+      integer_option("--torch-threads", "torch_threads", "N", &o::torch_threads, 0, 1024,
+                     "intra-op threads of each model instance, for models whose "
+                     "config.json has no \"threads\"; 0 = auto: split the CPUs the "
+                     "process may use (affinity, cgroup quota) by model size"),
+      integer_option("--instances", "instances", "N", &o::instances, 0, 64,
+                     "model instances per version, for models whose config.json has "
+                     "no \"instances\"; 0 = auto, as --torch-threads"),
       integer_option("--actor-threads", "actor_threads", "N", &o::actor_threads, 1, 1024,
                      "scheduler threads of the message-passing actors (forward runs on "
                      "threads of its own)"),

@@ -108,7 +108,8 @@ TEST_F(model_config_test, image_config_gets_defaults_and_computed_shape) {
   EXPECT_EQ(config.batching.max_queue_size, 1024);
   EXPECT_EQ(config.batching.priority_levels, 3);
   EXPECT_EQ(config.batching.max_priority_wait_us, 1'000'000);
-  EXPECT_EQ(config.instances, 1);
+  EXPECT_EQ(config.instances, 0); // by the CPU budget
+  EXPECT_EQ(config.threads, 0);
   EXPECT_EQ(config.default_version, "");
   EXPECT_TRUE(config.traffic.empty());
 }
@@ -121,6 +122,7 @@ TEST_F(model_config_test, image_config_with_every_key) {
     "batching": {"max_batch_size": 8, "max_queue_delay_us": 0, "max_queue_size": 16,
                  "priority_levels": 5, "max_priority_wait_us": 250000},
     "instances": 2,
+    "threads": 3,
     "default_version": "2",
     "traffic": {"1": 10, "2": 90, "3": 0}
   })");
@@ -137,6 +139,7 @@ TEST_F(model_config_test, image_config_with_every_key) {
   EXPECT_EQ(config.batching.priority_levels, 5);
   EXPECT_EQ(config.batching.max_priority_wait_us, 250000);
   EXPECT_EQ(config.instances, 2);
+  EXPECT_EQ(config.threads, 3);
   EXPECT_EQ(config.default_version, "2");
   EXPECT_EQ(config.traffic,
             (std::map<std::string, int32_t>{{"1", 10}, {"2", 90}, {"3", 0}}));
@@ -192,6 +195,7 @@ TEST_F(model_config_test, wrong_types_are_errors) {
                "output.labels");
   expect_error(R"({"input": {"height": 1, "width": 1}, "traffic": [1, 2]})", "traffic");
   expect_error(R"({"input": {"height": 1, "width": 1}, "instances": true})", "instances");
+  expect_error(R"({"input": {"height": 1, "width": 1}, "threads": "2"})", "threads");
 }
 
 TEST_F(model_config_test, out_of_range_values_are_errors) {
@@ -228,6 +232,8 @@ TEST_F(model_config_test, out_of_range_values_are_errors) {
       R"({"input": {"height": 1, "width": 1}, "batching": {"max_priority_wait_us": 0}})",
       "batching.max_priority_wait_us");
   expect_error(R"({"input": {"height": 1, "width": 1}, "instances": 65})", "instances");
+  expect_error(R"({"input": {"height": 1, "width": 1}, "threads": 0})", "threads");
+  expect_error(R"({"input": {"height": 1, "width": 1}, "threads": 1025})", "threads");
   expect_error(
       R"({"input": {"height": 1, "width": 1}, "instances": 18446744073709551615})",
       "instances");
@@ -389,6 +395,8 @@ TEST_F(server_options_test, defaults) {
   EXPECT_EQ(result.options.log_format, "json");
   EXPECT_EQ(result.options.log_level, "info");
   EXPECT_EQ(result.options.actor_scheduler, "sharing");
+  EXPECT_EQ(result.options.torch_threads, 0); // 0 = by the CPU budget
+  EXPECT_EQ(result.options.instances, 0);
   EXPECT_TRUE(result.options.api_keys.empty());
   EXPECT_TRUE(result.options.admin_keys.empty());
   EXPECT_NO_THROW(validate(defaults));
@@ -409,6 +417,8 @@ TEST_F(server_options_test, flag_values_with_space_or_equals) {
   EXPECT_EQ(result.options.drain_timeout_s, 0);
   EXPECT_EQ(parse({"--actor-scheduler=work-stealing"}).options.actor_scheduler,
             "work-stealing");
+  EXPECT_EQ(parse({"--torch-threads", "3"}).options.torch_threads, 3);
+  EXPECT_EQ(parse({"--instances=2"}).options.instances, 2);
 }
 
 TEST_F(server_options_test, help_flag) {
