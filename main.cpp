@@ -20,7 +20,9 @@
 #include "actors/cluster.hpp"
 #include "actors/job_store.hpp"
 #include "actors/model_instance.hpp"
+#include "actors/redis_job_store.hpp"
 #include "actors/registry.hpp"
+#include "config/redis_url.hpp"
 #include "config/server_options.hpp"
 #include "grpc/grpc_door.hpp"
 #include "http/auth.hpp"
@@ -129,6 +131,26 @@ void raise_open_file_limit() {
   }
 }
 
+/// The job store: this process's memory, or Redis shared by every node.
+job_store_actor start_job_store(caf::actor_system& system, const server_options& options,
+                                std::shared_ptr<const predictor_directory> directory) {
+  if (options.job_store != "redis")
+    return spawn_job_store(system,
+                           {std::chrono::seconds{options.job_ttl_s}, options.max_jobs,
+                            options.max_job_bytes, options.max_running_jobs});
+  redis_job_store_settings settings;
+  settings.redis.endpoint = parse_redis_url(options.redis_url, "redis_url (--redis-url)");
+  settings.redis.timeout = std::chrono::milliseconds{options.redis_timeout_ms};
+  settings.limits = {options.max_jobs, options.max_job_bytes,
+                     std::chrono::seconds{options.job_ttl_s},
+                     std::chrono::seconds{options.job_lease_s}};
+  settings.max_running = options.max_running_jobs;
+  settings.directory = std::move(directory);
+  log_event(spdlog::level::info, "job_store",
+            {{"store", "redis"}, {"redis", loggable_url(settings.redis.endpoint)}});
+  return spawn_redis_job_store(system, std::move(settings));
+}
+
 int run(const server_options& options) {
   raise_open_file_limit();
   // Before any actor runs: an unreadable key file ends start-up here.
@@ -171,9 +193,7 @@ int run(const server_options& options) {
     }
     connectors = std::move(*joined);
   }
-  auto jobs =
-      spawn_job_store(system, {std::chrono::seconds{options.job_ttl_s}, options.max_jobs,
-                               options.max_job_bytes, options.max_running_jobs});
+  auto jobs = start_job_store(system, options, directory);
 
   log_event(spdlog::level::info, "auth",
             {{"enabled", !keys->auth_disabled()}, {"keys", keys->key_count()}});
