@@ -147,6 +147,13 @@ caf::expected<bool> redis_job_queue::fail(const std::string& id,
                        api.message);
 }
 
+caf::expected<bool> redis_job_queue::release(const std::string& id) {
+  auto reply = script(redis_job_scripts::release, {id});
+  if (!reply)
+    return std::move(reply.error());
+  return reply->integer == 1;
+}
+
 caf::expected<job_view> redis_job_queue::view(const std::string& id) {
   auto not_found =
       make_error(ec::job_not_found, "job " + id + " does not exist or has expired");

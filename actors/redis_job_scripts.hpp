@@ -135,6 +135,19 @@ redis.call('ZADD', P .. 'jobs', expires, id)
 return 1
 )lua";
 
+/// ARGV: id. Gives a running job back: queued again at the front of its
+/// queue, unleased. Returns 1, or 0 when it was not running.
+inline constexpr const char* release = R"lua(
+local id = ARGV[1]
+redis.call('ZREM', P .. 'leases', id)
+local key = P .. 'job:' .. id
+local job = redis.call('HMGET', key, 'state', 'model')
+if job[1] ~= 'running' then return 0 end
+redis.call('HSET', key, 'state', 'queued')
+redis.call('LPUSH', P .. 'queue:' .. job[2], id)
+return 1
+)lua";
+
 /// ARGV: id. A queued job leaves its queue; any job is forgotten. Returns 1,
 /// or 0 when there is no such job.
 inline constexpr const char* cancel = R"lua(

@@ -1,6 +1,7 @@
 #include "actors/redis_job_store.hpp"
 
 #include <algorithm>
+#include <map>
 #include <optional>
 #include <set>
 
@@ -15,6 +16,10 @@ namespace actorserve {
 namespace {
 
 using clock = std::chrono::steady_clock;
+
+/// How long a model's jobs are left in Redis after its predictor said "not
+/// now" (model loading, queue full, node gone).
+constexpr std::chrono::milliseconds model_pause{500};
 
 using redis_job_store_impl = job_store_actor::extend<
     // Timer: take queued jobs, renew leases, requeue lapsed ones, store
@@ -38,6 +43,9 @@ struct redis_job_store_state {
   std::set<std::string> running; // ids in a predictor now
   std::vector<unsaved_outcome> unsaved;
   size_t model_turn = 0; // which model's queue is tried first
+  // Models whose predictor could not take a job now (loading, overloaded,
+  // gone): their jobs wait in Redis until then.
+  std::map<std::string, clock::time_point> paused_until;
   clock::time_point next_renew{};
   clock::time_point next_reap{};
   bool redis_away = false;
@@ -105,31 +113,48 @@ void finish(store_pointer self, unsaved_outcome outcome) {
   settle_drain(st);
 }
 
+/// Errors that say "not now" rather than "never": the job goes back to its
+/// queue and the model is left alone for a while.
+bool is_transient(const caf::error& err) {
+  auto code = to_api_error(err).code;
+  return code == ec::model_loading || code == ec::overloaded || code == ec::unavailable;
+}
+
+void give_back(store_pointer self, const std::string& id, const std::string& model) {
+  auto& st = self->state;
+  st.running.erase(id);
+  st.paused_until[model] = clock::now() + model_pause;
+  // When Redis cannot take it back, the lease lapses and a reaper does.
+  note_redis(st, st.queue->release(id));
+  settle_drain(st);
+}
+
 void run(store_pointer self, taken_job job) {
   auto& st = self->state;
-  auto failed = [&](caf::error err) {
-    st.running.insert(job.id);
-    finish(self, {job.id, std::nullopt, std::move(err)});
-  };
-  if (job.request.timeout_ms <= 0)
-    return failed(make_error(ec::deadline_exceeded,
-                             "the job's deadline passed while it was queued"));
-  auto model = st.settings.directory->find(job.model);
-  if (!model)
-    return failed(std::move(model.error()));
   st.running.insert(job.id);
+  if (job.request.timeout_ms <= 0)
+    return finish(self, {job.id, std::nullopt,
+                         make_error(ec::deadline_exceeded,
+                                    "the job's deadline passed while it was queued")});
+  auto model = st.settings.directory->find(job.model);
+  if (!model) // gone from this node since it was taken: another may run it
+    return give_back(self, job.id, job.model);
   // The batcher answers deadline_exceeded at the request's own deadline; the
   // extra second only guards against a lost reply.
   auto timeout =
       std::chrono::milliseconds{job.request.timeout_ms} + std::chrono::seconds{1};
   auto id = job.id;
+  auto model_name = job.model;
   self->request((*model)->predictor, timeout, atom::predict_v, std::move(job.request))
       .then(
           [=](predict_reply& reply) {
             finish(self, {id, std::move(reply), {}});
           },
           [=](caf::error& err) {
-            finish(self, {id, std::nullopt, std::move(err)});
+            if (is_transient(err))
+              give_back(self, id, model_name);
+            else
+              finish(self, {id, std::nullopt, std::move(err)});
           });
 }
 
@@ -138,7 +163,14 @@ void take_jobs(store_pointer self) {
   auto free = st.settings.max_running - static_cast<int32_t>(st.running.size());
   if (st.draining || free <= 0)
     return;
+  auto now = clock::now();
   auto models = st.settings.directory->names();
+  models.erase(std::remove_if(models.begin(), models.end(),
+                              [&](const std::string& model) {
+                                auto i = st.paused_until.find(model);
+                                return i != st.paused_until.end() && i->second > now;
+                              }),
+               models.end());
   if (models.empty())
     return;
   st.model_turn = (st.model_turn + 1) % models.size();

@@ -101,6 +101,12 @@ TEST_F(redis_job_queue_test, failures_keep_their_code_and_cancel_leaves_the_queu
   EXPECT_EQ(to_api_error(failed->error).code, ec::deadline_exceeded);
   EXPECT_EQ(to_api_error(failed->error).message, "too late");
 
+  // A job given back (its model was loading here) is the next one taken.
+  ASSERT_EQ(a.queue.take({"digits"}, 1)->front().id, cancelled);
+  EXPECT_EQ(a.queue.release(cancelled), true);
+  EXPECT_EQ(a.queue.release(cancelled), false) << "queued, not running";
+  EXPECT_EQ(a.queue.view(cancelled)->state, job_state::queued);
+
   EXPECT_EQ(a.queue.cancel(cancelled), true);
   EXPECT_EQ(a.queue.cancel(cancelled), false);
   EXPECT_TRUE(a.queue.take({"digits"}, 4)->empty()) << "a cancelled job never runs";
