@@ -147,11 +147,13 @@ caf::expected<bool> redis_job_queue::fail(const std::string& id,
                        api.message);
 }
 
-caf::expected<bool> redis_job_queue::release(const std::string& id) {
-  auto reply = script(redis_job_scripts::release, {id});
+caf::expected<int64_t> redis_job_queue::release(const std::vector<std::string>& ids) {
+  if (ids.empty())
+    return 0;
+  auto reply = script(redis_job_scripts::release, ids);
   if (!reply)
     return std::move(reply.error());
-  return reply->integer == 1;
+  return reply->integer;
 }
 
 caf::expected<job_view> redis_job_queue::view(const std::string& id) {

@@ -53,9 +53,10 @@ public:
   /// or finished already); true when stored.
   caf::expected<bool> succeed(const std::string& id, const predict_reply& reply);
   caf::expected<bool> fail(const std::string& id, const caf::error& error);
-  /// Puts a running job back at the front of its queue (this node could not
-  /// run it now); true when it was running.
-  caf::expected<bool> release(const std::string& id);
+  /// Puts running jobs back at the front of their queues, in the order of
+  /// `ids` (this node could not run them now); replies with how many were
+  /// running.
+  caf::expected<int64_t> release(const std::vector<std::string>& ids);
   /// The job as it is now; job_not_found when unknown or expired.
   caf::expected<job_view> view(const std::string& id);
   /// Removes a queued job from its queue and forgets any job; false when

@@ -135,17 +135,23 @@ redis.call('ZADD', P .. 'jobs', expires, id)
 return 1
 )lua";
 
-/// ARGV: id. Gives a running job back: queued again at the front of its
-/// queue, unleased. Returns 1, or 0 when it was not running.
+/// ARGV: id... (in the order they were taken). Gives running jobs back:
+/// queued again at the front of their queues, in that order, unleased.
+/// Returns how many were running.
 inline constexpr const char* release = R"lua(
-local id = ARGV[1]
-redis.call('ZREM', P .. 'leases', id)
-local key = P .. 'job:' .. id
-local job = redis.call('HMGET', key, 'state', 'model')
-if job[1] ~= 'running' then return 0 end
-redis.call('HSET', key, 'state', 'queued')
-redis.call('LPUSH', P .. 'queue:' .. job[2], id)
-return 1
+local released = 0
+for i = #ARGV, 1, -1 do
+  local id = ARGV[i]
+  redis.call('ZREM', P .. 'leases', id)
+  local key = P .. 'job:' .. id
+  local job = redis.call('HMGET', key, 'state', 'model')
+  if job[1] == 'running' then
+    redis.call('HSET', key, 'state', 'queued')
+    redis.call('LPUSH', P .. 'queue:' .. job[2], id)
+    released = released + 1
+  end
+end
+return released
 )lua";
 
 /// ARGV: id. A queued job leaves its queue; any job is forgotten. Returns 1,

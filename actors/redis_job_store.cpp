@@ -42,7 +42,8 @@ struct redis_job_store_state {
   std::unique_ptr<redis_job_queue> queue;
   std::set<std::string> running; // ids in a predictor now
   std::vector<unsaved_outcome> unsaved;
-  size_t model_turn = 0; // which model's queue is tried first
+  std::vector<std::string> given_back; // not run here now; for Redis, in order
+  size_t model_turn = 0;               // which model's queue is tried first
   // Models whose predictor could not take a job now (loading, overloaded,
   // gone): their jobs wait in Redis until then.
   std::map<std::string, clock::time_point> paused_until;
@@ -72,7 +73,8 @@ template <class T> void note_redis(redis_job_store_state& st, const caf::expecte
 }
 
 void settle_drain(redis_job_store_state& st) {
-  if (!st.draining || !st.running.empty() || !st.unsaved.empty())
+  if (!st.draining || !st.running.empty() || !st.unsaved.empty() ||
+      !st.given_back.empty())
     return;
   for (auto& waiter : st.drain_waiters)
     waiter.deliver(st.unfinished_at_drain);
@@ -120,12 +122,25 @@ bool is_transient(const caf::error& err) {
   return code == ec::model_loading || code == ec::overloaded || code == ec::unavailable;
 }
 
+/// Jobs given back reach Redis together (on the next flush or tick), so
+/// that they keep their order at the front of their queues.
 void give_back(store_pointer self, const std::string& id, const std::string& model) {
   auto& st = self->state;
   st.running.erase(id);
+  st.given_back.push_back(id);
   st.paused_until[model] = clock::now() + model_pause;
-  // When Redis cannot take it back, the lease lapses and a reaper does.
-  note_redis(st, st.queue->release(id));
+  if (!st.flush_pending) {
+    st.flush_pending = true;
+    self->send(self, atom::flush_v);
+  }
+}
+
+void release_given_back(redis_job_store_state& st) {
+  if (st.given_back.empty())
+    return;
+  // When Redis cannot take them back, their leases lapse and a reaper does.
+  note_redis(st, st.queue->release(st.given_back));
+  st.given_back.clear();
   settle_drain(st);
 }
 
@@ -194,6 +209,7 @@ void renew_leases(redis_job_store_state& st) {
 void tick(store_pointer self) {
   auto& st = self->state;
   auto now = clock::now();
+  release_given_back(st);
   if (!st.unsaved.empty()) {
     std::vector<unsaved_outcome> still;
     for (auto& outcome : st.unsaved)
@@ -266,6 +282,7 @@ redis_job_store_impl::behavior_type redis_job_store(store_pointer self,
       [=](atom::sweep) { tick(self); },
       [=](atom::flush) {
         self->state.flush_pending = false;
+        release_given_back(self->state);
         take_jobs(self);
       },
       [=](atom::drain) -> caf::result<int64_t> {
@@ -275,7 +292,7 @@ redis_job_store_impl::behavior_type redis_job_store(store_pointer self,
           st.unfinished_at_drain =
               static_cast<int64_t>(st.running.size() + st.unsaved.size());
         }
-        if (st.running.empty() && st.unsaved.empty())
+        if (st.running.empty() && st.unsaved.empty() && st.given_back.empty())
           return st.unfinished_at_drain;
         st.drain_waiters.push_back(self->make_response_promise<int64_t>());
         return st.drain_waiters.back();

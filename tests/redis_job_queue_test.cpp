@@ -101,16 +101,27 @@ TEST_F(redis_job_queue_test, failures_keep_their_code_and_cancel_leaves_the_queu
   EXPECT_EQ(to_api_error(failed->error).code, ec::deadline_exceeded);
   EXPECT_EQ(to_api_error(failed->error).message, "too late");
 
-  // A job given back (its model was loading here) is the next one taken.
-  ASSERT_EQ(a.queue.take({"digits"}, 1)->front().id, cancelled);
-  EXPECT_EQ(a.queue.release(cancelled), true);
-  EXPECT_EQ(a.queue.release(cancelled), false) << "queued, not running";
+  // Jobs given back (their model was loading here) are the next ones taken,
+  // in their order.
+  auto behind = make_job_id();
+  ASSERT_EQ(a.queue.submit(behind, sample_job("digits")), true);
+  auto back = a.queue.take({"digits"}, 2);
+  ASSERT_EQ(back->size(), 2u);
+  EXPECT_EQ(*a.queue.release({(*back)[0].id, (*back)[1].id}), 2);
+  EXPECT_EQ(*a.queue.release({cancelled}), 0) << "queued, not running";
   EXPECT_EQ(a.queue.view(cancelled)->state, job_state::queued);
+  back = a.queue.take({"digits"}, 1);
+  ASSERT_EQ(back->size(), 1u);
+  EXPECT_EQ(back->front().id, cancelled);
 
-  EXPECT_EQ(a.queue.cancel(cancelled), true);
-  EXPECT_EQ(a.queue.cancel(cancelled), false);
+  EXPECT_EQ(a.queue.cancel(behind), true);
+  EXPECT_EQ(a.queue.cancel(behind), false);
   EXPECT_TRUE(a.queue.take({"digits"}, 4)->empty()) << "a cancelled job never runs";
+  EXPECT_EQ(a.queue.cancel(cancelled), true) << "a running one is forgotten";
+  EXPECT_EQ(a.queue.succeed(cancelled, {"2", {{1, 1}, {1.0f}}, ""}), false)
+      << "its result is dropped";
   EXPECT_EQ(to_api_error(a.queue.view(cancelled).error()).code, ec::job_not_found);
+  EXPECT_EQ(to_api_error(a.queue.view(behind).error()).code, ec::job_not_found);
   EXPECT_EQ(to_api_error(a.queue.view("../../etc").error()).code, ec::job_not_found);
   EXPECT_EQ(*a.queue.count(), 1);
 }
