@@ -147,6 +147,16 @@ TEST_F(redis_job_queue_test, a_lapsed_lease_puts_the_job_back_at_the_front) {
   EXPECT_EQ(*a.queue.renew({first, second}), (std::vector<std::string>{first}));
 }
 
+TEST_F(redis_job_queue_test, a_job_taken_after_its_deadline_has_no_time_left) {
+  node a{server, limits};
+  ASSERT_EQ(a.queue.submit(make_job_id(), sample_job("digits", 50)), true);
+  std::this_thread::sleep_for(100ms);
+  auto taken = a.queue.take({"digits"}, 1);
+  ASSERT_EQ(taken->size(), 1u);
+  EXPECT_LE(taken->front().request.timeout_ms, 0)
+      << "the store fails it: deadline_exceeded";
+}
+
 TEST_F(redis_job_queue_test, bounds_hold_across_nodes_and_expired_jobs_free_them) {
   limits.max_jobs = 2;
   limits.ttl = 200ms;
