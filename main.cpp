@@ -3,7 +3,8 @@
 // main wires the parts together: options, logging, the actor system, the
 // registry (which loads the repository), the HTTP server; then it waits for
 // SIGTERM/SIGINT and stops in order: readiness 503, queued and running jobs
-// finished (new ones refused), listener closed, in-flight
+// finished (new ones refused; with the Redis job store, queued jobs stay in
+// Redis and only this node's running ones finish), listener closed, in-flight
 // requests drained (up to drain_timeout_s), actors stopped, exit 0. A second
 // signal exits at once.
 
