@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <optional>
-#include <stdexcept>
 
 #include <caf/binary_deserializer.hpp>
 #include <caf/binary_serializer.hpp>
@@ -17,12 +16,12 @@ namespace {
 const std::string key_prefix = "actorserve:";
 
 /// Payloads as blobs: CAF's binary encoding over their inspect overloads.
-template <class... Ts> std::string encode(Ts... values) {
+template <class... Ts> caf::expected<std::string> encode(Ts... values) {
   std::vector<char> buffer;
   caf::binary_serializer sink{static_cast<caf::execution_unit*>(nullptr), buffer};
   if (auto err = sink(values...))
-    throw std::logic_error("cannot encode a job: " + caf::to_string(err));
-  return {buffer.begin(), buffer.end()};
+    return make_error(ec::internal, "a job cannot be encoded: " + caf::to_string(err));
+  return std::string{buffer.begin(), buffer.end()};
 }
 
 template <class... Ts> caf::error decode(const std::string& blob, Ts&... values) {
@@ -74,12 +73,14 @@ caf::expected<bool> redis_job_queue::submit(const std::string& id,
                                             const job_submission& job) {
   auto meta = encode(job.spec, job.output);
   auto input = encode(job.request);
-  auto bytes = static_cast<int64_t>(meta.size() + input.size());
-  auto reply =
-      script(redis_job_scripts::submit,
-             {id, job.spec.name, std::move(meta), std::move(input), std::to_string(bytes),
-              std::to_string(job.request.timeout_ms), ms(limits_.ttl),
-              std::to_string(limits_.max_jobs), std::to_string(limits_.max_bytes)});
+  if (!meta || !input)
+    return meta ? std::move(input.error()) : std::move(meta.error());
+  auto bytes = static_cast<int64_t>(meta->size() + input->size());
+  auto reply = script(redis_job_scripts::submit,
+                      {id, job.spec.name, std::move(*meta), std::move(*input),
+                       std::to_string(bytes), std::to_string(job.request.timeout_ms),
+                       ms(limits_.ttl), std::to_string(limits_.max_jobs),
+                       std::to_string(limits_.max_bytes)});
   if (!reply)
     return std::move(reply.error());
   return reply->integer == 1;
@@ -137,7 +138,10 @@ caf::expected<bool> redis_job_queue::store_outcome(const std::string& id,
 
 caf::expected<bool> redis_job_queue::succeed(const std::string& id,
                                              const predict_reply& reply) {
-  return store_outcome(id, "succeeded", encode(reply), "", "");
+  auto result = encode(reply);
+  if (!result)
+    return std::move(result.error());
+  return store_outcome(id, "succeeded", *result, "", "");
 }
 
 caf::expected<bool> redis_job_queue::fail(const std::string& id,
