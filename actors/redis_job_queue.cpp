@@ -165,12 +165,11 @@ caf::expected<job_view> redis_job_queue::view(const std::string& id) {
       make_error(ec::job_not_found, "job " + id + " does not exist or has expired");
   if (!looks_like_job_id(id))
     return not_found;
-  auto reply = redis_.run({"HMGET", key_prefix + "job:" + id, "state", "meta", "result",
-                           "error_code", "error_message"});
+  auto reply = script(redis_job_scripts::view, {id});
   if (!reply)
     return std::move(reply.error());
-  if (reply->elements.size() != 5)
-    return unreadable("HMGET without its five fields");
+  if (reply->elements.size() != 7)
+    return unreadable("a job without its seven fields");
   const auto& fields = reply->elements;
   if (fields[0].is_nil())
     return not_found;
@@ -185,9 +184,19 @@ caf::expected<job_view> redis_job_queue::view(const std::string& id) {
   if (job.state == job_state::succeeded)
     if (auto err = decode(fields[2].text, job.reply))
       return err;
-  if (job.state == job_state::failed) {
-    auto code = static_cast<ec>(std::stoi("0" + fields[3].text));
-    job.error = make_error(code, fields[4].text);
+  if (job.state == job_state::failed)
+    job.error =
+        make_error(static_cast<ec>(std::stoi("0" + fields[3].text)), fields[4].text);
+  // A job no node took before its deadline (none hosts its model, or all
+  // are down), or whose node died past it, has failed: say so now rather
+  // than "queued" until it expires.
+  auto deadline = std::stoll("0" + fields[5].text);
+  auto now = fields[6].integer;
+  if ((job.state == job_state::queued && now >= deadline) ||
+      (job.state == job_state::running && now >= deadline + limits_.lease.count())) {
+    job.state = job_state::failed;
+    job.error =
+        make_error(ec::deadline_exceeded, "the job's deadline passed before it ran");
   }
   return job;
 }

@@ -154,6 +154,16 @@ end
 return released
 )lua";
 
+/// ARGV: id. Returns the job's state, meta, result, error_code,
+/// error_message and deadline (nil when there is no such job), then Redis's
+/// time (ms).
+inline constexpr const char* view = R"lua(
+local job = redis.call('HMGET', P .. 'job:' .. ARGV[1], 'state', 'meta', 'result',
+                       'error_code', 'error_message', 'deadline')
+job[7] = now_ms()
+return job
+)lua";
+
 /// ARGV: id. A queued job leaves its queue; any job is forgotten. Returns 1,
 /// or 0 when there is no such job.
 inline constexpr const char* cancel = R"lua(

@@ -147,10 +147,16 @@ TEST_F(redis_job_queue_test, a_lapsed_lease_puts_the_job_back_at_the_front) {
   EXPECT_EQ(*a.queue.renew({first, second}), (std::vector<std::string>{first}));
 }
 
-TEST_F(redis_job_queue_test, a_job_taken_after_its_deadline_has_no_time_left) {
+TEST_F(redis_job_queue_test, a_job_past_its_deadline_reads_failed_and_has_no_time_left) {
   node a{server, limits};
-  ASSERT_EQ(a.queue.submit(make_job_id(), sample_job("digits", 50)), true);
+  auto id = make_job_id();
+  ASSERT_EQ(a.queue.submit(id, sample_job("digits", 50)), true);
+  EXPECT_EQ(a.queue.view(id)->state, job_state::queued);
   std::this_thread::sleep_for(100ms);
+  auto late = a.queue.view(id);
+  ASSERT_TRUE(late);
+  EXPECT_EQ(late->state, job_state::failed) << "no node took it in time";
+  EXPECT_EQ(to_api_error(late->error).code, ec::deadline_exceeded);
   auto taken = a.queue.take({"digits"}, 1);
   ASSERT_EQ(taken->size(), 1u);
   EXPECT_LE(taken->front().request.timeout_ms, 0)
