@@ -134,11 +134,17 @@ void raise_open_file_limit() {
 
 /// The job store: this process's memory, or Redis shared by every node.
 job_store_actor start_job_store(caf::actor_system& system, const server_options& options,
-                                std::shared_ptr<const predictor_directory> directory) {
-  if (options.job_store != "redis")
-    return spawn_job_store(system,
-                           {std::chrono::seconds{options.job_ttl_s}, options.max_jobs,
-                            options.max_job_bytes, options.max_running_jobs});
+                                std::shared_ptr<const predictor_directory> directory,
+                                std::shared_ptr<metrics> stats) {
+  if (options.job_store != "redis") {
+    job_store_settings settings;
+    settings.ttl = std::chrono::seconds{options.job_ttl_s};
+    settings.max_jobs = options.max_jobs;
+    settings.max_bytes = options.max_job_bytes;
+    settings.max_running = options.max_running_jobs;
+    settings.stats = std::move(stats);
+    return spawn_job_store(system, std::move(settings));
+  }
   redis_job_store_settings settings;
   settings.redis.endpoint = parse_redis_url(options.redis_url, "redis_url (--redis-url)");
   settings.redis.timeout = std::chrono::milliseconds{options.redis_timeout_ms};
@@ -147,6 +153,7 @@ job_store_actor start_job_store(caf::actor_system& system, const server_options&
                      std::chrono::seconds{options.job_lease_s}};
   settings.max_running = options.max_running_jobs;
   settings.directory = std::move(directory);
+  settings.stats = std::move(stats);
   log_event(spdlog::level::info, "job_store",
             {{"store", "redis"}, {"redis", loggable_url(settings.redis.endpoint)}});
   return spawn_redis_job_store(system, std::move(settings));
@@ -194,7 +201,7 @@ int run(const server_options& options) {
     }
     connectors = std::move(*joined);
   }
-  auto jobs = start_job_store(system, options, directory);
+  auto jobs = start_job_store(system, options, directory, stats);
 
   log_event(spdlog::level::info, "auth",
             {{"enabled", !keys->auth_disabled()}, {"keys", keys->key_count()}});

@@ -10,6 +10,7 @@
 #include "actors/job_store.hpp"
 #include "messages/error.hpp"
 #include "telemetry/logging.hpp"
+#include "telemetry/metrics.hpp"
 
 namespace actorserve {
 
@@ -88,6 +89,8 @@ bool store(store_pointer self, const unsaved_outcome& outcome) {
   auto stored = outcome.reply ? st.queue->succeed(outcome.id, *outcome.reply)
                               : st.queue->fail(outcome.id, outcome.error);
   note_redis(st, stored);
+  if (stored && *stored && st.settings.stats)
+    st.settings.stats->count_jobs(outcome.reply ? "succeeded" : "failed");
   if (stored)
     return true;
   if (to_api_error(stored.error()).code == ec::unavailable)
@@ -224,7 +227,10 @@ void tick(store_pointer self) {
     st.next_renew = now + lease_third;
   }
   if (now >= st.next_reap) {
-    note_redis(st, st.queue->reap());
+    auto requeued = st.queue->reap();
+    note_redis(st, requeued);
+    if (requeued && *requeued > 0 && st.settings.stats)
+      st.settings.stats->count_jobs("requeued", *requeued);
     st.next_reap = now + lease_third;
   }
   take_jobs(self);

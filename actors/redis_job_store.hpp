@@ -30,12 +30,15 @@
 
 namespace actorserve {
 
+class metrics;
+
 struct redis_job_store_settings {
   redis_settings redis;
   redis_job_limits limits;
   int32_t max_running = 32;
   std::chrono::milliseconds poll_interval{50};
   std::shared_ptr<const predictor_directory> directory;
+  std::shared_ptr<metrics> stats; // actorserve_jobs_total; may be null
 };
 
 job_store_actor spawn_redis_job_store(caf::actor_system& system,

@@ -136,6 +136,15 @@ TEST_F(redis_jobs_e2e, jobs_held_by_a_killed_node_finish_on_another) {
   for (int tag = 0; tag < jobs; ++tag)
     expect_slow_answer(wait_for_job(client_b, ids[tag]), tag, rows);
   EXPECT_EQ(redis.cli("ZCARD actorserve:leases"), "0\n") << "no lease left behind";
+  // b put back what a was running when it died.
+  auto metrics = client_b.Get("/metrics");
+  ASSERT_TRUE(metrics);
+  std::smatch requeued;
+  ASSERT_TRUE(std::regex_search(
+      metrics->body, requeued,
+      std::regex{R"(actorserve_jobs_total\{result="requeued"\} (\d+))"}))
+      << metrics->body;
+  EXPECT_GE(std::stoi(requeued[1]), 1);
 }
 
 TEST_F(redis_jobs_e2e,
