@@ -3,7 +3,8 @@
 // main wires the parts together: options, logging, the actor system, the
 // registry (which loads the repository), the HTTP server; then it waits for
 // SIGTERM/SIGINT and stops in order: readiness 503, queued and running jobs
-// finished (new ones refused), listener closed, in-flight
+// finished (new ones refused; with the Redis job store, queued jobs stay in
+// Redis and only this node's running ones finish), listener closed, in-flight
 // requests drained (up to drain_timeout_s), actors stopped, exit 0. A second
 // signal exits at once.
 
@@ -20,8 +21,10 @@
 #include "actors/cluster.hpp"
 #include "actors/job_store.hpp"
 #include "actors/model_instance.hpp"
+#include "actors/redis_job_store.hpp"
 #include "actors/registry.hpp"
 #include "config/cpu_budget.hpp"
+#include "config/redis_url.hpp"
 #include "config/server_options.hpp"
 #include "grpc/grpc_door.hpp"
 #include "http/auth.hpp"
@@ -130,6 +133,33 @@ void raise_open_file_limit() {
   }
 }
 
+/// The job store: this process's memory, or Redis shared by every node.
+job_store_actor start_job_store(caf::actor_system& system, const server_options& options,
+                                std::shared_ptr<const predictor_directory> directory,
+                                std::shared_ptr<metrics> stats) {
+  if (options.job_store != "redis") {
+    job_store_settings settings;
+    settings.ttl = std::chrono::seconds{options.job_ttl_s};
+    settings.max_jobs = options.max_jobs;
+    settings.max_bytes = options.max_job_bytes;
+    settings.max_running = options.max_running_jobs;
+    settings.stats = std::move(stats);
+    return spawn_job_store(system, std::move(settings));
+  }
+  redis_job_store_settings settings;
+  settings.redis.endpoint = parse_redis_url(options.redis_url, "redis_url (--redis-url)");
+  settings.redis.timeout = std::chrono::milliseconds{options.redis_timeout_ms};
+  settings.limits = {options.max_jobs, options.max_job_bytes,
+                     std::chrono::seconds{options.job_ttl_s},
+                     std::chrono::seconds{options.job_lease_s}};
+  settings.max_running = options.max_running_jobs;
+  settings.directory = std::move(directory);
+  settings.stats = std::move(stats);
+  log_event(spdlog::level::info, "job_store",
+            {{"store", "redis"}, {"redis", loggable_url(settings.redis.endpoint)}});
+  return spawn_redis_job_store(system, std::move(settings));
+}
+
 int run(const server_options& options) {
   raise_open_file_limit();
   // Before any actor runs: an unreadable key file ends start-up here.
@@ -179,9 +209,7 @@ int run(const server_options& options) {
     }
     connectors = std::move(*joined);
   }
-  auto jobs =
-      spawn_job_store(system, {std::chrono::seconds{options.job_ttl_s}, options.max_jobs,
-                               options.max_job_bytes, options.max_running_jobs});
+  auto jobs = start_job_store(system, options, directory, stats);
 
   log_event(spdlog::level::info, "auth",
             {{"enabled", !keys->auth_disabled()}, {"keys", keys->key_count()}});

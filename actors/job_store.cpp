@@ -8,6 +8,7 @@
 #include <caf/all.hpp>
 
 #include "messages/error.hpp"
+#include "telemetry/metrics.hpp"
 
 namespace actorserve {
 
@@ -65,6 +66,8 @@ void finish(job_store_pointer self, const std::string& id, predict_reply* reply,
       entry.view.error = std::move(err);
     }
     entry.expires = clock::now() + st.settings.ttl;
+    if (st.settings.stats)
+      st.settings.stats->count_jobs(reply ? "succeeded" : "failed");
   }
   start_waiting_jobs(self);
 }

@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 
 #include <caf/actor_system.hpp>
 
@@ -17,12 +18,15 @@
 
 namespace actorserve {
 
+class metrics;
+
 struct job_store_settings {
   std::chrono::seconds ttl{600};
   int32_t max_jobs = 10000;
   int64_t max_bytes = 256 * 1024 * 1024; // inputs and results held at once
   int32_t max_running = 32;
   std::chrono::milliseconds sweep_interval{1000};
+  std::shared_ptr<metrics> stats; // actorserve_jobs_total; may be null
 };
 
 job_store_actor spawn_job_store(caf::actor_system& system, job_store_settings settings);

@@ -18,6 +18,14 @@ predictor_directory::find(const std::string& model) const {
   return std::shared_ptr<const directory_entry>{current, &i->second};
 }
 
+std::vector<std::string> predictor_directory::names() const {
+  std::vector<std::string> result;
+  if (auto current = std::atomic_load(&table_))
+    for (const auto& entry : *current)
+      result.push_back(entry.first);
+  return result;
+}
+
 void predictor_directory::publish(table entries) {
   std::atomic_store(
       &table_, std::shared_ptr<const table>{std::make_shared<table>(std::move(entries))});

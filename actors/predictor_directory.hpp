@@ -16,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <caf/expected.hpp>
 
@@ -37,6 +38,10 @@ public:
   /// model_loading before the registry's first publish. Thread-safe.
   caf::expected<std::shared_ptr<const directory_entry>>
   find(const std::string& model) const;
+
+  /// The models in the table now (none before the first publish).
+  /// Thread-safe.
+  std::vector<std::string> names() const;
 
   /// Replaces the table. Called by the registry only.
   void publish(table entries);

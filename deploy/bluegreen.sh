@@ -92,6 +92,8 @@ colour_address() { # the host:port nginx and Prometheus should use
 start_colour() {
     local colour=$1; shift
     if [[ $mode == compose ]]; then
+        # The shared state the colours use (Redis), when the stack has it.
+        if dc config --services | grep -x redis >/dev/null; then dc up -d redis; fi
         dc up -d --no-deps "$colour"
         return
     fi

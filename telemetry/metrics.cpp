@@ -34,6 +34,9 @@ constexpr std::array<std::string_view, 4> rejection_reasons{"overloaded", "rate_
 
 constexpr std::array<std::string_view, 2> cancel_reasons{"client_gone", "other"};
 
+constexpr std::array<std::string_view, 4> job_results{"succeeded", "failed", "requeued",
+                                                      "other"};
+
 constexpr std::array<std::string_view, 4> status_codes{"2xx", "4xx", "5xx", "other"};
 
 size_t status_code_index(int status) {
@@ -191,6 +194,15 @@ metrics::metrics() : registry_{std::make_shared<prometheus::Registry>()} {
                          .Register(registry)
                          .Add({});
 
+  auto& jobs =
+      prometheus::BuildCounter()
+          .Name("actorserve_jobs_total")
+          .Help("Async jobs this node's job store finished (succeeded, failed) or "
+                "put back in the queue after their node's lease lapsed (requeued)")
+          .Register(registry);
+  for (size_t i = 0; i < job_results.size(); ++i)
+    jobs_[i] = &jobs.Add({{"result", std::string{job_results[i]}}});
+
   open_connections_ =
       &prometheus::BuildGauge()
            .Name("actorserve_open_connections")
@@ -339,6 +351,10 @@ void metrics::count_cancelled(const std::string& model, std::string_view reason)
 
 void metrics::set_job_store_size(int64_t jobs) {
   job_store_size_->Set(static_cast<double>(jobs));
+}
+
+void metrics::count_jobs(std::string_view result, int64_t count) {
+  jobs_[reason_index(job_results, result)]->Increment(static_cast<double>(count));
 }
 
 void metrics::set_open_connections(int64_t connections) {

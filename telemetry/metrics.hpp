@@ -81,6 +81,9 @@ public:
   void count_cancelled(const std::string& model, std::string_view reason);
   /// actorserve_job_store_size.
   void set_job_store_size(int64_t jobs);
+  /// actorserve_jobs_total{result}: "succeeded", "failed", "requeued" (a
+  /// lapsed lease); anything else is counted as "other".
+  void count_jobs(std::string_view result, int64_t count = 1);
   /// actorserve_open_connections.
   void set_open_connections(int64_t connections);
 
@@ -142,6 +145,7 @@ private:
   std::array<prometheus::Counter*, 4> rejections_{};
   prometheus::Gauge* job_store_size_;
   prometheus::Gauge* open_connections_;
+  std::array<prometheus::Counter*, 4> jobs_{};
 };
 
 } // namespace actorserve

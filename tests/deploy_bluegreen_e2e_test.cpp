@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "tests/deploy_support.hpp"
+#include "tests/redis_server.hpp"
 
 namespace actorserve {
 namespace {
@@ -83,6 +84,7 @@ protected:
 
   testing::temp_dir dir;
   std::unique_ptr<testing::nginx_process> nginx;
+  std::unique_ptr<testing::redis_server> redis; // outlives the colours' stop
 };
 
 TEST_F(deploy_bluegreen_e2e, three_switches_under_load_fail_no_request) {
@@ -252,6 +254,46 @@ TEST_F(deploy_bluegreen_e2e, a_colour_that_never_gets_ready_leaves_the_old_one_s
   EXPECT_EQ(answer.body["version"], "1");
   auto status = bluegreen("status");
   EXPECT_EQ(status.output.substr(0, 5), "blue ") << status.output;
+}
+
+TEST_F(deploy_bluegreen_e2e,
+       jobs_submitted_to_blue_are_read_through_green_after_the_switch) {
+  // Both colours keep their jobs in one Redis, as in the compose stack.
+  redis = std::make_unique<testing::redis_server>();
+  auto flags = [&](const std::string& version) {
+    return repository_flags(version) + " --job-store redis --redis-url " + redis->url();
+  };
+  auto first = bluegreen("switch", flags("1"));
+  ASSERT_EQ(first.code, 0) << first.output;
+  nginx->start();
+  auto http = client(true);
+  std::vector<std::string> ids;
+  for (int i = 0; i < 20; ++i) {
+    auto submitted = testing::post_json(http, "/api/v1/models/digits/jobs",
+                                        testing::first_digit_body());
+    ASSERT_EQ(submitted.status, 202) << submitted.body.dump();
+    ids.push_back(submitted.body["job_id"]);
+  }
+
+  auto switched = bluegreen("switch", flags("2"));
+  ASSERT_EQ(switched.code, 0) << switched.output;
+  EXPECT_NE(switched.output.find("blue drained and exited 0"), std::string::npos)
+      << switched.output;
+  auto fresh = client(false); // a new connection: green answers
+  EXPECT_EQ(testing::post_json(fresh, "/api/v1/models/digits/predict",
+                               testing::first_digit_body())
+                .body["version"],
+            "2");
+  for (const auto& id : ids) {
+    auto job = testing::get_json(fresh, "/api/v1/jobs/" + id);
+    for (int attempt = 0; attempt < 200 && job.status == 202; ++attempt) {
+      std::this_thread::sleep_for(25ms);
+      job = testing::get_json(fresh, "/api/v1/jobs/" + id);
+    }
+    ASSERT_EQ(job.status, 200) << id << " " << job.body.dump();
+    EXPECT_EQ(job.body["status"], "succeeded") << job.body.dump();
+    EXPECT_EQ(job.body["result"]["predictions"].size(), 1u);
+  }
 }
 
 } // namespace

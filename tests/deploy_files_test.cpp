@@ -237,7 +237,7 @@ import os, sys, yaml
 path = sys.argv[1]
 stack = yaml.safe_load(open(path))
 services = stack["services"]
-assert set(services) == {"blue", "green", "nginx", "prometheus"}, services
+assert set(services) == {"blue", "green", "nginx", "prometheus", "redis"}, services
 for colour in ("blue", "green"):
     s = services[colour]
     assert s["stop_signal"] == "SIGTERM", colour
@@ -245,6 +245,8 @@ for colour in ("blue", "green"):
     assert models and models[0]["read_only"] is True, colour
     assert "--model-repository=/models" in s["command"], colour
     assert "ACTORSERVE_API_KEYS" in s["environment"], colour
+    assert "--job-store=redis" in s["command"], colour
+    assert "--redis-url=redis://redis:6379/0" in s["command"], colour
 def mounts(name):
     return [v.split(":") for v in services[name]["volumes"] if isinstance(v, str)]
 here = os.path.dirname(path)

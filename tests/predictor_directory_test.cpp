@@ -29,6 +29,7 @@ TEST(predictor_directory, is_loading_until_the_first_publish) {
   auto found = directory.find("digits");
   ASSERT_FALSE(found);
   EXPECT_EQ(code_of(found.error()), ec::model_loading);
+  EXPECT_TRUE(directory.names().empty());
 }
 
 TEST(predictor_directory, finds_published_models_only) {
@@ -42,6 +43,7 @@ TEST(predictor_directory, finds_published_models_only) {
   ASSERT_FALSE(missing);
   EXPECT_EQ(code_of(missing.error()), ec::model_not_found);
   EXPECT_NE(to_api_error(missing.error()).message.find("resnet18"), std::string::npos);
+  EXPECT_EQ(directory.names(), (std::vector<std::string>{"affine", "digits"}));
 }
 
 TEST(predictor_directory, an_entry_held_outlives_the_next_publish) {
