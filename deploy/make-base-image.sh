@@ -46,6 +46,7 @@ debootstrap --variant=minbase bookworm "$rootfs" "$mirror" >"$work/debootstrap.l
     tail -n 30 "$work/debootstrap.log" >&2
     exit 1
 }
+echo "make-base-image: debootstrap done in ${SECONDS}s"
 
 rm -f "$rootfs/etc/apt/sources.list"
 cat >"$rootfs/etc/apt/sources.list.d/debian.sources" <<EOF
@@ -67,7 +68,7 @@ rm -rf "$rootfs"/var/cache/apt/*.bin "$rootfs"/var/cache/apt/archives/*.deb "$ro
 import() { # tag
     tar --numeric-owner -C "$rootfs" -c . | "$docker" import \
         --change 'CMD ["bash"]' --change 'ENV LANG=C.UTF-8' - "$1" >/dev/null
-    echo "make-base-image: $1 $("$docker" image inspect --format '{{.Size}}' "$1" | numfmt --to=si)B"
+    echo "make-base-image: $1 $("$docker" image inspect --format '{{.Size}}' "$1" | numfmt --to=si)B (at ${SECONDS}s)"
 }
 import debian:bookworm
 

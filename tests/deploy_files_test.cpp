@@ -1,4 +1,4 @@
-// The deployment files: the Dockerfile's runtime bundle against the libraries
+// The deployment files: the image's files (image-files.sh) against the libraries
 // the built binary loads, Prometheus config and rules (promtool), the systemd
 // unit (systemd-analyze verify) and its reload, the compose stack, the scripts
 // (shellcheck) and the CI workflow.
@@ -63,31 +63,43 @@ std::map<std::string, std::string> loaded_libraries(const std::string& env = "")
   return libraries;
 }
 
-// The runtime stage gets the libraries the binary loads, copied by
-// bundle-runtime-libs.sh in the build stage (the image test runs them).
-TEST(deploy_files, the_runtime_bundle_holds_every_library_the_binary_loads) {
+// The runtime stage copies the folder deploy/image-files.sh lays out: the
+// binary, the libraries it loads (bundle-runtime-libs.sh), the models. The
+// build stage runs it; so does the image test, on this binary (`prebuilt`).
+TEST(deploy_files, the_image_files_hold_every_library_the_binary_loads) {
   if (testing::find_tool("dpkg").empty())
     GTEST_SKIP() << "dpkg not found: the bundle script needs Debian";
   auto stage = runtime_stage();
-  EXPECT_NE(stage.find("COPY --from=build /runtime/lib/ /usr/local/lib/actorserve/"),
-            std::string::npos);
-  EXPECT_NE(stage.find("/usr/local/lib/actorserve >/etc/ld.so.conf.d/"),
-            std::string::npos);
-  EXPECT_NE(stage.find("ldconfig"), std::string::npos);
+  EXPECT_NE(stage.find("COPY --from=files /image/ /\nRUN ldconfig\n"), std::string::npos);
   auto dockerfile = testing::read_file(testing::deploy_dir() / "Dockerfile");
-  EXPECT_NE(
-      dockerfile.find("bundle-runtime-libs.sh build/actorserve /runtime /base-packages"),
-      std::string::npos);
+  EXPECT_NE(dockerfile.find("deploy/image-files.sh build/actorserve models/repository "
+                            "/image /base-packages"),
+            std::string::npos);
+  EXPECT_NE(dockerfile.find("FROM scratch AS prebuilt\nCOPY . /image/\n"),
+            std::string::npos);
+  EXPECT_NE(dockerfile.find("FROM ${ACTORSERVE_FILES} AS files"), std::string::npos);
 
   // As the build stage runs it, with libstdc++6 standing for the base image.
   testing::temp_dir dir;
   testing::write_file(dir.path() / "base-packages", "libstdc++6\n");
-  auto out = dir.path() / "runtime";
-  auto bundled =
-      run_command(quote((testing::deploy_dir() / "bundle-runtime-libs.sh").string()) +
-                  " " + quote(ACTORSERVE_BINARY) + " " + quote(out.string()) + " " +
-                  quote((dir.path() / "base-packages").string()));
-  ASSERT_EQ(bundled.code, 0) << bundled.output;
+  auto out = dir.path() / "image";
+  auto laid_out = run_command(
+      quote((testing::deploy_dir() / "image-files.sh").string()) + " " +
+      quote(ACTORSERVE_BINARY) + " " +
+      quote((fs::path{ACTORSERVE_MODELS_DIR} / "repository").string()) + " " +
+      quote(out.string()) + " " + quote((dir.path() / "base-packages").string()));
+  ASSERT_EQ(laid_out.code, 0) << laid_out.output;
+  auto lib = out / "usr" / "local" / "lib" / "actorserve";
+  auto doc = out / "usr" / "share" / "doc";
+  EXPECT_EQ(testing::read_file(out / "etc" / "ld.so.conf.d" / "actorserve.conf"),
+            "/usr/local/lib/actorserve\n");
+  EXPECT_TRUE(
+      fs::exists(out / "opt" / "actorserve" / "models" / "digits" / "config.json"));
+  auto binary = out / "usr" / "local" / "bin" / "actorserve";
+  ASSERT_TRUE(fs::exists(binary));
+  EXPECT_LT(fs::file_size(binary), fs::file_size(ACTORSERVE_BINARY))
+      << "debug info stripped";
+  EXPECT_NE(fs::status(binary).permissions() & fs::perms::others_exec, fs::perms::none);
 
   auto on_host = loaded_libraries();
   ASSERT_GT(on_host.size(), 10u);
@@ -99,25 +111,24 @@ TEST(deploy_files, the_runtime_bundle_holds_every_library_the_binary_loads) {
   };
   for (const auto& [soname, path] : on_host) {
     if (left_out(soname))
-      EXPECT_FALSE(fs::exists(out / "lib" / soname)) << soname << " is the base image's";
+      EXPECT_FALSE(fs::exists(lib / soname)) << soname << " is the base image's";
     else
-      EXPECT_EQ(fs::file_size(out / "lib" / soname), fs::file_size(fs::canonical(path)))
+      EXPECT_EQ(fs::file_size(lib / soname), fs::file_size(fs::canonical(path)))
           << soname << " (" << path << ") is not bundled as the loader finds it";
   }
   // The loader finds everything else in the bundle, as in the image.
-  auto from_bundle =
-      loaded_libraries("LD_LIBRARY_PATH=" + quote((out / "lib").string()) + " ");
+  auto from_bundle = loaded_libraries("LD_LIBRARY_PATH=" + quote(lib.string()) + " ");
   for (const auto& [soname, path] : from_bundle) {
     if (!left_out(soname)) {
-      EXPECT_EQ(fs::path{path}.parent_path(), out / "lib") << soname << " => " << path;
+      EXPECT_EQ(fs::path{path}.parent_path(), lib) << soname << " => " << path;
     }
   }
   // libtorch finds OpenBLAS (libblas.so.3 is an alternative), and each
   // bundled package's licence travels with it.
-  EXPECT_TRUE(fs::exists(out / "lib" / "libopenblas.so.0"));
-  EXPECT_TRUE(fs::exists(out / "doc" / "libtorch1.13" / "copyright"));
-  EXPECT_TRUE(fs::exists(out / "doc" / "libopenblas0-openmp" / "copyright"));
-  EXPECT_FALSE(fs::exists(out / "doc" / "libc6"));
+  EXPECT_TRUE(fs::exists(lib / "libopenblas.so.0"));
+  EXPECT_TRUE(fs::exists(doc / "libtorch1.13" / "copyright"));
+  EXPECT_TRUE(fs::exists(doc / "libopenblas0-openmp" / "copyright"));
+  EXPECT_FALSE(fs::exists(doc / "libc6"));
 }
 
 TEST(deploy_files, the_dockerfile_is_multi_stage_slim_and_runs_as_a_user) {
@@ -133,7 +144,6 @@ TEST(deploy_files, the_dockerfile_is_multi_stage_slim_and_runs_as_a_user) {
         << package;
   }
   EXPECT_TRUE(std::regex_search(stage, std::regex{"\nUSER (?!root)\\w+"}));
-  EXPECT_NE(stage.find("COPY --from=build /src/models/repository"), std::string::npos);
   EXPECT_NE(stage.find("\nEXPOSE 8080"), std::string::npos);
   EXPECT_NE(stage.find("\nSTOPSIGNAL SIGTERM"), std::string::npos);
   EXPECT_TRUE(
@@ -275,6 +285,7 @@ TEST(deploy_files, the_shell_scripts_pass_shellcheck) {
       quote((d / "dev.sh").string()) + " " + quote((d / "install-deps.sh").string()) +
       " " + quote((d / "make-base-image.sh").string()) + " " +
       quote((d / "bundle-runtime-libs.sh").string()) + " " +
+      quote((d / "image-files.sh").string()) + " " +
       quote((d.parent_path() / "tests" / "docker_image_test.sh").string()) + " " +
       quote((d / "systemd" / "actorserve-reload-models").string()));
   EXPECT_EQ(checked.code, 0) << checked.output;
