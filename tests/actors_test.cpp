@@ -44,6 +44,14 @@ tensor rows_from(float base, int64_t rows) {
   return x;
 }
 
+/// An instance of an affine model (rows of 2), with every other setting's default.
+instance_settings affine_instance(const fs::path& file) {
+  instance_settings settings;
+  settings.model_file = file.string();
+  settings.input_row_shape = {2};
+  return settings;
+}
+
 struct actors_test : ::testing::Test {
   actors_test() {
     make_affine_model(dir.path() / "affine" / "1" / "model.pt");
@@ -57,7 +65,7 @@ struct actors_test : ::testing::Test {
     result.version = "1";
     result.batching = {max_batch, delay_us, queue};
     result.instances = 1;
-    result.instance = {(dir.path() / "affine" / "1" / "model.pt").string(), {2}};
+    result.instance = affine_instance(dir.path() / "affine" / "1" / "model.pt");
     return result;
   }
 
@@ -68,7 +76,7 @@ struct actors_test : ::testing::Test {
 
 TEST_F(actors_test, instance_loads_warms_up_and_runs_forward) {
   auto instance =
-      spawn_model_instance(system, {(dir.path() / "affine/1/model.pt").string(), {2}});
+      spawn_model_instance(system, affine_instance(dir.path() / "affine/1/model.pt"));
   self->request(instance, 30s, atom::forward_v, rows_from(1, 1))
       .receive(
           [](tensor&) { FAIL() << "forward before load must fail"; },
@@ -104,9 +112,10 @@ TEST_F(actors_test, instance_loads_warms_up_and_runs_forward) {
 // first one's (the archive is gone by then), and both run forward on it.
 TEST_F(actors_test, instances_with_one_shared_module_load_it_once_and_both_serve) {
   auto file = dir.path() / "affine" / "1" / "model.pt";
-  auto module = make_shared_module();
-  auto first = spawn_model_instance(system, {file.string(), {2}, false, module});
-  auto second = spawn_model_instance(system, {file.string(), {2}, false, module});
+  auto sharing = affine_instance(file);
+  sharing.module = make_shared_module();
+  auto first = spawn_model_instance(system, sharing);
+  auto second = spawn_model_instance(system, sharing);
   self->request(first, 30s, atom::load_v)
       .receive([](int64_t) {}, [](caf::error& err) { FAIL() << caf::to_string(err); });
   fs::remove(file);
@@ -115,7 +124,7 @@ TEST_F(actors_test, instances_with_one_shared_module_load_it_once_and_both_serve
                [](caf::error& err) {
                  FAIL() << "must reuse the loaded module: " << caf::to_string(err);
                });
-  for (const auto& instance : {first, second}) {
+  for (const auto& instance : std::vector{first, second}) {
     self->request(instance, 30s, atom::forward_v, rows_from(3, 1))
         .receive(
             [](tensor& out) {
@@ -124,7 +133,7 @@ TEST_F(actors_test, instances_with_one_shared_module_load_it_once_and_both_serve
             [](caf::error& err) { FAIL() << caf::to_string(err); });
     self->send_exit(instance, caf::exit_reason::user_shutdown);
   }
-  auto alone = spawn_model_instance(system, {file.string(), {2}});
+  auto alone = spawn_model_instance(system, affine_instance(file));
   self->request(alone, 30s, atom::load_v)
       .receive([](int64_t) { FAIL() << "without the shared module it loads the file"; },
                [](caf::error&) {});
@@ -133,7 +142,7 @@ TEST_F(actors_test, instances_with_one_shared_module_load_it_once_and_both_serve
 
 TEST_F(actors_test, instance_refuses_a_file_that_is_not_torchscript) {
   auto instance =
-      spawn_model_instance(system, {(dir.path() / "affine/2/model.pt").string(), {2}});
+      spawn_model_instance(system, affine_instance(dir.path() / "affine/2/model.pt"));
   self->request(instance, 30s, atom::load_v)
       .receive([](int64_t) { FAIL() << "a corrupt archive must not load"; },
                [](caf::error& err) {
