@@ -4,8 +4,8 @@
 // state), picks a version for each request and delegates to its batcher, so
 // the router is not on the reply path. A model whose config.json enables the
 // response cache goes through the node's cache actor instead, keyed by the
-// chosen version and the digest of the model.pt its batcher loaded. The table is actor
-// state, changed only inside the router's own handlers: no locks.
+// chosen version and the digest of the model.pt its batcher loaded. The table
+// is actor state, changed only inside the router's own handlers: no locks.
 
 #include <chrono>
 #include <filesystem>
