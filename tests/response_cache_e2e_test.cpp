@@ -101,7 +101,7 @@ TEST(response_cache_e2e, memory_cache_answers_repeats_across_doors_and_counts_th
   // Output options are applied after the cache: a hit with its own top_k.
   auto top2 = testing::post_json(client, digits_predict, v1_body(png, {{"top_k", 2}}));
   EXPECT_EQ(header(top2, "X-Cache"), "hit");
-  EXPECT_EQ(top2.body["predictions"][0]["classes"].size(), 2u) << top2.body.dump();
+  EXPECT_EQ(top2.body["predictions"][0]["top_k"].size(), 2u) << top2.body.dump();
 
   // Another digit: asked through v1 first, then OIP and TF Serving hit its entry.
   auto other = holdout_png(1);
@@ -210,17 +210,23 @@ TEST(response_cache_e2e, redis_cache_is_shared_by_processes_and_survives_redis_l
   EXPECT_GE(cache_count(a, "digits", "error"), 1);
 
   redis.start(); // empty: a miss stores the answer again, then it hits
-  std::string outcome;
-  for (auto until = std::chrono::steady_clock::now() + 30s;
-       outcome != "hit" && std::chrono::steady_clock::now() < until;) {
-    auto answer = testing::post_json(client_a, digits_predict, body);
-    ASSERT_EQ(answer.status, 200) << answer.body.dump();
-    outcome = header(answer, "X-Cache");
-    std::this_thread::sleep_for(100ms);
-  }
-  EXPECT_EQ(outcome, "hit");
-  auto shared = testing::post_json(client_b, digits_predict, body);
-  EXPECT_EQ(header(shared, "X-Cache"), "hit");
+  // Each process finds its connection gone on its first call after the
+  // restart (bypassed), dials again after its backoff, then hits.
+  auto hits_again = [&](httplib::Client& client) {
+    std::string outcome;
+    for (auto until = std::chrono::steady_clock::now() + 30s;
+         outcome != "hit" && std::chrono::steady_clock::now() < until;) {
+      auto answer = testing::post_json(client, digits_predict, body);
+      EXPECT_EQ(answer.status, 200) << answer.body.dump();
+      outcome = header(answer, "X-Cache");
+      if (outcome != "hit")
+        std::this_thread::sleep_for(100ms);
+    }
+    return outcome;
+  };
+  EXPECT_EQ(hits_again(client_a), "hit");
+  EXPECT_EQ(hits_again(client_b), "hit");
+  EXPECT_EQ(redis.cli("DBSIZE"), "1\n");
 }
 
 } // namespace
