@@ -1,6 +1,8 @@
 #include "actors/redis_response_cache.hpp"
 
+#include <algorithm>
 #include <memory>
+#include <vector>
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
@@ -90,11 +92,40 @@ response_cache_actor::behavior_type redis_cache(redis_cache_pointer self,
   };
 }
 
+struct redis_front_state {
+  static inline const char* name = "redis_response_cache_front";
+  std::vector<response_cache_actor> workers;
+  size_t next = 0;
+};
+
+/// Hands requests to the workers in turn (delegated: the worker answers the
+/// router's asker), so that that many Redis calls can be in flight. Linked
+/// to them: they end with it.
+response_cache_actor::behavior_type
+redis_front(response_cache_actor::stateful_pointer<redis_front_state> self,
+            std::vector<response_cache_actor> workers) {
+  for (const auto& worker : workers)
+    self->link_to(worker);
+  self->state.workers = std::move(workers);
+  return {
+      [=](atom::predict, batcher_actor& batcher, response_cache_key& key,
+          predict_request& request) -> caf::result<predict_reply> {
+        auto& st = self->state;
+        const auto& worker = st.workers[st.next++ % st.workers.size()];
+        return self->delegate(worker, atom::predict_v, std::move(batcher), std::move(key),
+                              std::move(request));
+      },
+  };
+}
+
 } // namespace
 
 response_cache_actor spawn_redis_response_cache(caf::actor_system& system,
                                                 response_cache_settings settings) {
-  return system.spawn<caf::detached>(redis_cache, std::move(settings));
+  std::vector<response_cache_actor> workers;
+  for (int32_t i = 0; i < std::max(settings.redis_connections, 1); ++i)
+    workers.push_back(system.spawn<caf::detached>(redis_cache, settings));
+  return system.spawn(redis_front, std::move(workers));
 }
 
 } // namespace actorserve

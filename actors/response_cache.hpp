@@ -9,8 +9,9 @@
 //
 // Two stores (--cache): "memory", an LRU bounded in bytes (response_lru)
 // held by a cooperative actor; "redis", shared by every process that uses
-// the same Redis, held by a detached actor that owns one connection (its
-// calls block its own thread for at most --redis-timeout-ms). When Redis
+// the same Redis, held by detached actors that own one connection each (their
+// calls block their own thread for at most --redis-timeout-ms), taking
+// requests in turn. When Redis
 // fails, the cache is bypassed: the request goes to the batcher, is answered
 // as a miss and counted as an error; the connection is dialled again after
 // its backoff.
@@ -34,6 +35,7 @@ struct response_cache_settings {
   int64_t max_bytes = 256 * 1024 * 1024; // memory store bound
   std::chrono::seconds ttl{600};         // Redis entries' lifetime
   redis_settings redis;
+  int32_t redis_connections = 4; // Redis calls in flight at once (one thread each)
   /// The longest wait for a batcher's answer when a request has no timeout
   /// of its own; otherwise its timeout_ms plus batcher_grace.
   std::chrono::milliseconds max_wait{300000};

@@ -14,6 +14,8 @@ cache_order=(off memory redis)
 redis_pid=
 redis_port=
 
+redis_answers() { redis-cli -p "$redis_port" ping 2>/dev/null | grep -q PONG; }
+
 start_redis() {
     local dir="$results/redis-r$round"
     mkdir -p "$dir"
@@ -22,7 +24,7 @@ start_redis() {
         --dir "$dir" >"$dir/out" 2>&1 &
     redis_pid=$!
     started_pids+=("$redis_pid")
-    wait_until 30 "redis-server to answer" redis-cli -p "$redis_port" ping
+    wait_until 30 "redis-server to answer" redis_answers
     log "redis-server ready on 127.0.0.1:$redis_port, pid $redis_pid"
 }
 
