@@ -22,6 +22,7 @@
 #include "actors/model_instance.hpp"
 #include "actors/registry.hpp"
 #include "actors/response_cache.hpp"
+#include "config/cpu_budget.hpp"
 #include "config/server_options.hpp"
 #include "grpc/grpc_door.hpp"
 #include "http/auth.hpp"
@@ -153,7 +154,13 @@ int run(const server_options& options) {
   auto keys = std::make_shared<key_store>(options.api_keys, options.admin_keys,
                                           options.api_key_file);
   auto signals = block_shutdown_signals();
-  configure_torch_threads(options.torch_threads);
+  auto cpus = find_cpu_budget();
+  log_event(spdlog::level::info, "cpu_budget",
+            {{"cpus", cpus.cpus},
+             {"affinity_cpus", cpus.affinity_cpus},
+             {"quota_cpus", cpus.quota_cpus ? nlohmann::json(*cpus.quota_cpus) : nullptr},
+             {"quota_file", cpus.quota_file}});
+  configure_torch_threads(cpus.cpus);
 
   bool clustered = options.cluster_port != 0 || !options.join.empty();
   caf::actor_system_config cfg;
@@ -171,6 +178,7 @@ int run(const server_options& options) {
   settings.load_timeout = std::chrono::seconds{options.load_timeout_s};
   settings.poll_interval = std::chrono::seconds{options.repository_poll_s};
   settings.fault_injection = options.enable_fault_injection;
+  settings.compute = {cpus.cpus, options.instances, options.torch_threads};
   auto stats = std::make_shared<metrics>();
   settings.stats = stats;
   if (clustered)

@@ -84,6 +84,16 @@ caf::expected<void> warm_up(torch::jit::Module& module,
   return {};
 }
 
+/// Makes this thread's forward calls use `threads` intra-op threads. libtorch
+/// keeps the count per thread (OpenMP's nthreads for the parallel regions this
+/// thread starts), but the first parallel op of a thread resets it to the
+/// last count set by any thread: running that one-time reset first keeps the
+/// count this thread chose.
+void use_intra_op_threads(int32_t threads) {
+  at::get_num_threads(); // the one-time per-thread reset
+  at::set_num_threads(threads);
+}
+
 } // namespace
 
 class shared_module {
@@ -123,6 +133,7 @@ instance_actor::behavior_type model_instance(instance_pointer self,
       [=](atom::load) -> caf::result<int64_t> {
         auto started = std::chrono::steady_clock::now();
         if (!self->state.module) {
+          use_intra_op_threads(settings.intra_op_threads);
           auto module = settings.module->load(settings);
           if (!module)
             return std::move(module.error());
@@ -159,9 +170,9 @@ instance_actor spawn_model_instance(caf::actor_system& system,
   return system.spawn<caf::detached>(model_instance, std::move(settings));
 }
 
-void configure_torch_threads(int32_t threads) {
-  at::set_num_threads(threads);
-  at::set_num_interop_threads(threads);
+void configure_torch_threads(int32_t interop_threads) {
+  at::set_num_threads(1);
+  at::set_num_interop_threads(interop_threads);
 }
 
 } // namespace actorserve

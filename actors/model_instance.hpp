@@ -31,6 +31,9 @@ std::shared_ptr<shared_module> make_shared_module();
 struct instance_settings {
   std::string model_file;               // path of the TorchScript archive
   std::vector<int64_t> input_row_shape; // shape of one instance, for warm-up
+  /// Intra-op threads of this instance's forward calls (its own thread's
+  /// count: libtorch keeps one per thread, see use_intra_op_threads).
+  int32_t intra_op_threads = 1;
   /// Test-only (--enable-fault-injection): an input holding
   /// `crash_sentinel` crashes the instance, as a real fault would.
   bool fault_injection = false;
@@ -50,10 +53,10 @@ constexpr float crash_sentinel = -7777777.0f;
 instance_actor spawn_model_instance(caf::actor_system& system,
                                     instance_settings settings);
 
-/// Sets libtorch's intra-op and inter-op thread counts for this process and
-/// caps glibc's malloc arenas at 2 (forward calls on several threads otherwise
-/// grow one arena per thread: 465 -> 396 MB RSS with resnet18 measured).
-/// Call once, before any thread or model exists.
-void configure_torch_threads(int32_t threads);
+/// Sets libtorch's process-wide thread counts: one intra-op thread for
+/// threads that do not choose (each instance sets its own on its thread) and
+/// `interop_threads` for the inter-op pool (TorchScript's fork). Call once,
+/// before any thread or model exists.
+void configure_torch_threads(int32_t interop_threads);
 
 } // namespace actorserve

@@ -28,6 +28,7 @@ router_settings make_router_settings(const model_folder& folder,
   result.load_timeout = settings.load_timeout;
   result.config_error = folder.error;
   result.fault_injection = settings.fault_injection;
+  result.compute = settings.compute;
   result.stats = settings.stats;
   result.cache = settings.cache;
   return result;

@@ -19,6 +19,7 @@
 #include <caf/actor_system.hpp>
 
 #include "actors/predictor_directory.hpp"
+#include "config/compute_plan.hpp"
 #include "messages/interfaces.hpp"
 #include "telemetry/metrics.hpp"
 
@@ -29,6 +30,7 @@ struct registry_settings {
   std::chrono::seconds load_timeout{300};
   std::chrono::milliseconds status_timeout{5000}; // per router, for listings
   bool fault_injection = false;                   // see instance_settings
+  compute_defaults compute; // each version's instances and threads (router_settings)
   std::shared_ptr<metrics> stats;
   std::shared_ptr<predictor_directory> directory; // written by the registry only
   std::string node; // this node's name in listings and catalogs ("" alone)

@@ -53,8 +53,13 @@ batcher_settings make_batcher_settings(const router_settings& settings,
   result.model = settings.model;
   result.version = version;
   result.batching = config.batching;
-  result.instances = config.instances;
   result.instance.model_file = (settings.directory / version / "model.pt").string();
+  std::error_code unknown_size; // an unreadable file fails its load later
+  auto model_bytes = std::filesystem::file_size(result.instance.model_file, unknown_size);
+  auto plan = plan_compute(settings.compute, config.instances, config.threads,
+                           unknown_size ? 0 : model_bytes);
+  result.instances = plan.instances;
+  result.instance.intra_op_threads = plan.threads;
   result.instance.input_row_shape = config.input.shape;
   result.instance.warmup = config.warmup;
   result.instance.fault_injection = settings.fault_injection;
@@ -164,13 +169,13 @@ void load_failed(router_pointer self, const std::string& version,
 /// Loads and warms up the batcher's instances; once ready, the version
 /// table points at it (the swap) and the replaced chain drains.
 void request_load(router_pointer self, const std::string& version,
-                  const batcher_actor& batcher) {
+                  const batcher_actor& batcher, const compute_plan& plan) {
   self->request(batcher, self->state.settings.load_timeout, atom::load_v)
       .then(
           [=](int64_t load_time_ms) {
             if (auto& stats = self->state.settings.stats)
               stats->count_load(self->state.settings.model, version, true);
-            auto old = self->state.versions.replace(version, batcher, load_time_ms);
+            auto old = self->state.versions.replace(version, batcher, load_time_ms, plan);
             log_lifecycle(self, "available", version, {{"load_time_ms", load_time_ms}});
             if (old && old.address() != batcher.address()) {
               log_lifecycle(self, "swap", version);
@@ -194,20 +199,22 @@ void load_version(router_pointer self, const std::string& version,
   auto& st = self->state;
   auto settings = make_batcher_settings(st.settings, config, version);
   auto model_file = settings.instance.model_file;
+  compute_plan plan{settings.instances, settings.instance.intra_op_threads};
   auto batcher = spawn_linked_batcher(self, std::move(settings));
   st.batchers.emplace(batcher.address(), batcher);
   if (!st.versions.is_available(version))
-    st.versions.add(version, batcher); // nothing serves it: show it as loading
-  log_lifecycle(self, "load", version);
+    st.versions.add(version, batcher, plan); // nothing serves it: show it as loading
+  log_lifecycle(self, "load", version,
+                {{"instances", plan.instances}, {"threads", plan.threads}});
   if (!caches_answers(st, config)) {
-    request_load(self, version, batcher);
+    request_load(self, version, batcher, plan);
     return;
   }
   self->request(spawn_file_digester(self->system()), st.settings.load_timeout, model_file)
       .then(
           [=](std::string& identity) {
             self->state.identities.emplace(batcher.address(), std::move(identity));
-            request_load(self, version, batcher);
+            request_load(self, version, batcher, plan);
           },
           [=](caf::error& err) {
             load_failed(self, version, batcher,

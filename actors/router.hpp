@@ -14,6 +14,7 @@
 
 #include <caf/actor_system.hpp>
 
+#include "config/compute_plan.hpp"
 #include "config/model_config.hpp"
 #include "messages/interfaces.hpp"
 #include "telemetry/metrics.hpp"
@@ -28,6 +29,7 @@ struct router_settings {
   std::vector<std::string> versions; // version folders to load at start
   std::chrono::seconds load_timeout{300};
   bool fault_injection = false; // see instance_settings
+  compute_defaults compute;     // the CPU budget and flags behind each version's plan
   std::shared_ptr<metrics> stats;
   /// The node's response cache, asked instead of the batcher when the
   /// model's config.json enables it; null: no cache.

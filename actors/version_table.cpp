@@ -6,10 +6,12 @@
 
 namespace actorserve {
 
-void version_table::add(const std::string& version, batcher_actor batcher) {
+void version_table::add(const std::string& version, batcher_actor batcher,
+                        const compute_plan& plan) {
   auto& slot = versions_[version];
   slot.batcher = std::move(batcher);
-  slot.status = version_status{version, version_state::loading, {}, 0, {}};
+  slot.status = version_status{version, version_state::loading, {},          0,
+                               {},      plan.instances,         plan.threads};
   slot.current_weight = 0;
 }
 
@@ -30,10 +32,12 @@ batcher_actor version_table::retire(const std::string& version, version_state st
 }
 
 batcher_actor version_table::replace(const std::string& version, batcher_actor batcher,
-                                     int64_t load_time_ms) {
+                                     int64_t load_time_ms, const compute_plan& plan) {
   auto& slot = versions_[version];
   auto old = std::exchange(slot.batcher, std::move(batcher));
-  slot.status = version_status{version, version_state::available, {}, load_time_ms, {}};
+  slot.status =
+      version_status{version, version_state::available, {},          load_time_ms,
+                     {},      plan.instances,           plan.threads};
   return old;
 }
 

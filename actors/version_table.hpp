@@ -11,6 +11,7 @@
 
 #include <caf/expected.hpp>
 
+#include "config/compute_plan.hpp"
 #include "config/model_repository.hpp" // version_order
 #include "messages/interfaces.hpp"
 
@@ -24,14 +25,15 @@ public:
     int64_t current_weight = 0; // smooth weighted round-robin state
   };
 
-  /// Adds (or replaces) a version in state `loading`.
-  void add(const std::string& version, batcher_actor batcher);
+  /// Adds (or replaces) a version in state `loading`, to run as `plan` says.
+  void add(const std::string& version, batcher_actor batcher,
+           const compute_plan& plan = {});
   void mark_failed(const std::string& version, std::string error);
   /// Takes the version out of service; returns the batcher it had.
   batcher_actor retire(const std::string& version, version_state state);
   /// Swaps in a freshly loaded batcher for a version; returns the old one.
   batcher_actor replace(const std::string& version, batcher_actor batcher,
-                        int64_t load_time_ms);
+                        int64_t load_time_ms, const compute_plan& plan = {});
   bool is_available(const std::string& version) const;
   /// The version whose current batcher is `addr`, if any.
   std::optional<std::string> version_of(const caf::actor_addr& addr) const;

@@ -14,7 +14,8 @@
   bench_tool.py check-config CONFIG
       fails unless the config has what the peer reads without defaults.
   bench_tool.py label RESPONSE_FILE
-      prints the top-1 label of a predict answer (or the error).
+      prints the top-1 label of a predict answer (the first output values of
+      a raw one, or the error).
   bench_tool.py proc PID
       prints {"rss_kb", "pss_kb", "cpu_s", "processes"} summed over PID and
       all its descendants (gunicorn: master + workers), from /proc.
@@ -121,7 +122,10 @@ def label(path: str) -> None:
         return
     if "predictions" in body:
         top = body["predictions"][0]
-        print(f"{top['label']} ({top['score']:.4f})")
+        if "label" in top:
+            print(f"{top['label']} ({top['score']:.4f})")
+        else:  # a raw prediction: its output row
+            print(f"output {top['output'][:4]} shape {top.get('shape')}")
     else:
         print(json.dumps(body)[:200])
 
@@ -850,6 +854,8 @@ def report(results_dir: str) -> None:
                  ratio(rps(v), rps(p)),
                  note="; ".join(filter(None, ["not the shipped config", batch_note(v)])))
     server_threads = meta.get("torch_threads", 1)
+    if server_threads == "auto":  # the server splits all its CPUs: libtorch on as many
+        server_threads = meta.get("nproc", 1)
     raw_b1 = None
     for r in raw:
         label = f"resnet18 raw in-process, batch {r['batch']}, torch threads {r['threads']}"

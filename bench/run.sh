@@ -17,6 +17,9 @@
 # Then the response cache rows (issue 16, bench/cache_rows.sh): a repeated
 # digits request without a cache, with the memory cache and with the Redis
 # cache (a redis-server started here), as ratios to no cache.
+# Then the CPU-default rows (issue 17, bench/cpu_rows.sh): untuned resnet18
+# against in-process libtorch at 2 threads, untuned digits against its tuned
+# bundled config run the old way (1 instance, 1 thread).
 #
 # Usage: bench/run.sh [--seconds N] [--warmup N] [--raw-seconds N]
 #                     [--torch-threads N] [--http-threads N] [--bridge-calls N]
@@ -24,11 +27,14 @@
 #                     [--edge-only | --no-edge] [--edge-conns N] [--idle-conns N]
 #                     [--idle-seconds N] [--probes N] [--probe-timeout N]
 #                     [--protocols-only | --no-protocols] [--cache-only | --no-cache]
+#                     [--cpu-only | --no-cpu]
 #   --seconds N        measured seconds of each wrk run (default 10)
 #   --warmup N         seconds of the discarded wrk run before it (default 2; 0 = none)
 #   --raw-seconds N    seconds of each raw libtorch measurement (default 5)
 #   --torch-threads N  intra-op threads, the same for actorserve, the peer and
-#                      the raw run at batch 1 that the target compares with (default 1)
+#                      the raw run at batch 1 that the target compares with
+#                      (default: actorserve's own, by its CPU budget; the peer
+#                      1; the target's raw run at as many threads as CPUs)
 #   --http-threads N   actorserve --http-threads (default: the server's own default)
 #   --bridge-calls N   round trips per bridge and thread count (default 20000)
 #   --variants         also measure diagnostic variants of actorserve (resnet18
@@ -45,6 +51,8 @@
 #   --no-protocols     skip the protocol rows
 #   --cache-only       run only the response cache rows (issue 16)
 #   --no-cache         skip the response cache rows
+#   --cpu-only         run only the CPU-default rows (issue 17)
+#   --no-cpu           skip the CPU-default rows
 #   --edge-conns N     fairness: busy keep-alive connections (wrk) on digits
 #                      predict (default 600); meanwhile --probes new clients,
 #                      a fresh connection each, spread over --seconds, each
@@ -78,7 +86,7 @@ tool="$python $root/bench/bench_tool.py"
 seconds=10
 warmup=2
 raw_seconds=5
-torch_threads=1
+torch_threads=
 http_threads=
 bridge_calls=20000
 install=1
@@ -90,6 +98,7 @@ run_main=1
 run_edge=1
 run_protocols=1
 run_cache=1
+run_cpu=1
 edge_conns=600
 idle_conns=3000
 idle_seconds=10
@@ -115,11 +124,13 @@ while (( $# )); do
         --variants) variants=1; shift ;;
         --wait-quiet) positive "$1" "${2-}"; wait_quiet=$2; shift 2 ;;
         --rounds) positive "$1" "${2-}"; rounds=$2; shift 2 ;;
-        --edge-only) run_main=0; run_edge=1; run_protocols=0; run_cache=0; shift ;;
-        --protocols-only) run_main=0; run_edge=0; run_protocols=1; run_cache=0; shift ;;
-        --cache-only) run_main=0; run_edge=0; run_protocols=0; run_cache=1; shift ;;
+        --edge-only) run_main=0; run_edge=1; run_protocols=0; run_cache=0; run_cpu=0; shift ;;
+        --protocols-only) run_main=0; run_edge=0; run_protocols=1; run_cache=0; run_cpu=0; shift ;;
+        --cache-only) run_main=0; run_edge=0; run_protocols=0; run_cache=1; run_cpu=0; shift ;;
+        --cpu-only) run_main=0; run_edge=0; run_protocols=0; run_cache=0; run_cpu=1; shift ;;
         --no-cache) run_cache=0; shift ;;
         --no-protocols) run_protocols=0; shift ;;
+        --no-cpu) run_cpu=0; shift ;;
         --no-edge) run_edge=0; shift ;;
         --edge-conns) positive "$1" "${2-}"; edge_conns=$2; shift 2 ;;
         --idle-conns) positive "$1" "${2-}"; idle_conns=$2; shift 2 ;;
@@ -132,7 +143,7 @@ while (( $# )); do
 done
 (( seconds > 0 )) || { echo "run.sh: --seconds must be > 0" >&2; exit 2; }
 (( rounds > 0 )) || { echo "run.sh: --rounds must be > 0" >&2; exit 2; }
-(( run_main || run_edge || run_protocols || run_cache )) ||
+(( run_main || run_edge || run_protocols || run_cache || run_cpu )) ||
     { echo "run.sh: these --*-only / --no-* flags leave nothing to run" >&2; exit 2; }
 (( probes > 0 && probe_timeout > 0 && edge_conns > 0 )) ||
     { echo "run.sh: --probes, --probe-timeout and --edge-conns must be > 0" >&2; exit 2; }
@@ -197,13 +208,14 @@ cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DACTORSERVE_BENCH=ON >/dev/null
 build_targets=(actorserve)
 (( run_main )) && build_targets+=(torch_throughput bridge_bench)
+(( run_cpu )) && build_targets+=(torch_throughput)
 (( run_protocols )) && build_targets+=(grpc_load)
 ninja -C "$build" -j 2 "${build_targets[@]}" >&2
 
 models="$build/bench-models"
 log "making the models (cached) in $models/src"
 model_list=digits,affine
-(( run_main )) && model_list+=,resnet18
+(( run_main || run_cpu )) && model_list+=,resnet18
 "$python" "$root/tools/make_models.py" --out "$models/src" --models "$model_list" >&2
 
 # One repository per scenario, holding only the models it needs: the peer
@@ -219,6 +231,8 @@ make_repo() { # name model [KEY=VALUE for config.json...]
     fi
     $tool check-config "$repo/$model/config.json"
 }
+# shellcheck source=bench/cpu_rows.sh
+source "$root/bench/cpu_rows.sh"
 if (( run_main )); then
     make_repo repo-digits digits
     make_repo repo-digits-nobatch digits batching.max_batch_size=1 batching.max_queue_delay_us=0
@@ -228,6 +242,10 @@ if (( run_main )); then
     # The gateway node hosts nothing itself.
     rm -rf "$models/repo-empty"
     mkdir -p "$models/repo-empty"
+fi
+if (( run_cpu )); then
+    make_repo repo-digits digits
+    make_untuned_repo repo-resnet18-untuned resnet18
 fi
 if (( run_edge || run_protocols )); then
     # The edge and protocol rows: digits (a realistic model) and affine (a
@@ -279,7 +297,7 @@ ln -sfn "$results" "$build/bench-results/latest"
 $tool bodies "$results/bodies" >&2
 cat >"$results/meta.json" <<EOF
 {"seconds": $seconds, "warmup": $warmup, "raw_seconds": $raw_seconds,
- "torch_threads": $torch_threads, "http_threads": "${http_threads:-default}",
+ "torch_threads": "${torch_threads:-auto}", "http_threads": "${http_threads:-default}",
  "wrk_threads": $wrk_threads, "main_rows": $run_main, "edge_rows": $run_edge,
  "protocol_rows": $run_protocols, "cache_rows": $run_cache,
  "edge_conns": $edge_conns, "idle_conns": $idle_conns, "idle_seconds": $idle_seconds,
@@ -311,8 +329,10 @@ start_actorserve() { # repository tag [more actorserve flags...]
     shift 2
     # wrk is one client without a key: lift the per-client rate limits (the
     # peer's limiter is set high the same way).
-    local flags=(--model-repository "$repo" --port 0 --torch-threads "$torch_threads"
-                 --log-level warn --anonymous-rate-per-s 0 --predict-rate-per-s 0 "$@")
+    local flags=(--model-repository "$repo" --port 0 --log-level warn
+                 --anonymous-rate-per-s 0 --predict-rate-per-s 0)
+    [[ -n "$torch_threads" ]] && flags+=(--torch-threads "$torch_threads")
+    flags+=("$@")
     [[ -n "$http_threads" ]] && flags+=(--http-threads "$http_threads")
     # Run in the results directory: CAF may read a stray caf-application.ini.
     (cd "$results" && exec "$build/actorserve" "${flags[@]}") >"$out.out" 2>"$out.err" &
@@ -352,7 +372,7 @@ rss_settled() {
 start_peer() { # repository tag
     local repo=$1 tag=$2 out="$results/peer-$2-r$round" port
     port=$(free_port)
-    PEER_MODEL_REPOSITORY="$repo" PEER_TORCH_THREADS="$torch_threads" \
+    PEER_MODEL_REPOSITORY="$repo" PEER_TORCH_THREADS="${torch_threads:-1}" \
         gunicorn -w 2 -b "127.0.0.1:$port" --chdir "$peer_dir" --graceful-timeout 5 \
         --log-level warning seed_flask_server:app >"$out.out" 2>"$out.err" &
     server_pid=$!
@@ -612,7 +632,7 @@ main_rows() {
 
     # Raw in-process libtorch, right after actorserve's resnet18 run so that the
     # two are compared on the same machine minute.
-    for threads in $(printf "%s\n" 1 2 "$torch_threads" | sort -un); do
+    for threads in $(printf "%s\n" 1 2 "${torch_threads:-$(nproc)}" | sort -un); do
         log "resnet18 raw in-process libtorch, torch threads $threads"
         wait_for_quiet
         "$build/bench/torch_throughput" --model "$models/repo-resnet18/resnet18/1/model.pt" \
@@ -643,6 +663,7 @@ for (( round = 1; round <= rounds; round++ )); do
     if (( run_edge )); then edge_rows; fi
     if (( run_protocols )); then protocol_rows; fi
     if (( run_cache )); then cache_rows; fi
+    if (( run_cpu )); then cpu_rows; fi
 done
 
 if (( run_main )); then
@@ -653,4 +674,9 @@ if (( run_main )); then
 fi
 
 echo
-$tool report "$results"
+if (( run_main || run_edge || run_protocols )); then
+    $tool report "$results"
+fi
+if (( run_cpu )); then
+    "$python" "$root/bench/cpu_report.py" "$results" | tee "$results/cpu.md"
+fi

@@ -424,7 +424,7 @@ std::map<std::string, int32_t> parse_traffic(const object_reader& root) {
 
 model_config parse_model_config(const json& document, const std::string& source) {
   object_reader root(document, source, "",
-                     {"input", "output", "batching", "warmup", "instances",
+                     {"input", "output", "batching", "warmup", "instances", "threads",
                       "default_version", "traffic", "response_cache"});
   model_config config;
   config.input =
@@ -437,6 +437,7 @@ model_config parse_model_config(const json& document, const std::string& source)
   config.warmup =
       parse_warmup(root.object("warmup", {"batch_sizes", "count"}), config.batching);
   config.instances = root.integer<int32_t>("instances", 1, 64).value_or(config.instances);
+  config.threads = root.integer<int32_t>("threads", 1, 1024).value_or(config.threads);
   config.default_version = parse_default_version(root);
   config.traffic = parse_traffic(root);
   config.response_cache.enable = root.object("response_cache", {"enable"})
@@ -450,12 +451,12 @@ bool operator==(const model_config& lhs, const model_config& rhs) {
     const auto& in = c.input;
     const auto& out = c.output;
     const auto& batching = c.batching;
-    return std::tie(in.type, in.height, in.width, in.channels, in.color, in.scale,
-                    in.mean, in.std, in.shape, out.type, out.top_k, out.labels,
-                    batching.max_batch_size, batching.max_queue_delay_us,
-                    batching.max_queue_size, batching.priority_levels,
-                    batching.max_priority_wait_us, c.warmup.batch_sizes, c.warmup.count,
-                    c.instances, c.default_version, c.traffic, c.response_cache.enable);
+    return std::tie(
+        in.type, in.height, in.width, in.channels, in.color, in.scale, in.mean, in.std,
+        in.shape, out.type, out.top_k, out.labels, batching.max_batch_size,
+        batching.max_queue_delay_us, batching.max_queue_size, batching.priority_levels,
+        batching.max_priority_wait_us, c.warmup.batch_sizes, c.warmup.count, c.instances,
+        c.threads, c.default_version, c.traffic, c.response_cache.enable);
   };
   return fields(lhs) == fields(rhs);
 }

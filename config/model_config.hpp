@@ -70,7 +70,9 @@ struct model_config {
   output_spec output;
   batching_config batching;
   warmup_config warmup;
-  int32_t instances = 1;                  // model instances per version
+  int32_t instances =
+      0;               // model instances per version; 0: by the CPU budget (compute_plan)
+  int32_t threads = 0; // intra-op threads of each instance; 0: by the CPU budget
   std::string default_version;            // empty: the highest version
   std::map<std::string, int32_t> traffic; // version -> weight
   response_cache_config response_cache;

@@ -281,8 +281,13 @@ const std::vector<option_descriptor>& option_table() {
                      "version folders load once their model.pt kept its size and mtime "
                      "for one interval, gone versions unload, a changed config.json "
                      "reloads the model"),
-      integer_option("--torch-threads", "torch_threads", "N", &o::torch_threads, 1, 1024,
-                     "intra-op threads of each model instance"),
+      integer_option("--torch-threads", "torch_threads", "N", &o::torch_threads, 0, 1024,
+                     "intra-op threads of each model instance, for models whose "
+                     "config.json has no \"threads\"; 0 = auto: split the CPUs the "
+                     "process may use (affinity, cgroup quota) by model size"),
+      integer_option("--instances", "instances", "N", &o::instances, 0, 64,
+                     "model instances per version, for models whose config.json has "
+                     "no \"instances\"; 0 = auto, as --torch-threads"),
       integer_option("--actor-threads", "actor_threads", "N", &o::actor_threads, 1, 1024,
                      "scheduler threads of the message-passing actors (forward runs on "
                      "threads of its own)"),
@@ -469,7 +474,11 @@ void apply_config_file(server_options& options, const std::string& file) {
   }
 }
 
-/// Set and non-empty key variables replace the keys of the config file.
+/// The variable that may hold --redis-url, so that a password in it stays
+/// out of `ps` (systemd's EnvironmentFile, `docker run -e`).
+constexpr const char* redis_url_env = "ACTORSERVE_REDIS_URL";
+
+/// Set and non-empty variables replace the config file's keys and Redis URL.
 void apply_environment(server_options& options) {
   for (const key_list_descriptor& keys : key_list_table()) {
     const char* text = std::getenv(keys.env.c_str());
@@ -479,6 +488,8 @@ void apply_environment(server_options& options) {
     if (!parsed.empty())
       options.*(keys.member) = std::move(parsed);
   }
+  if (const char* url = std::getenv(redis_url_env); url != nullptr && *url != '\0')
+    options.redis_url = url;
 }
 
 /// One flag of argv with its value, applied after the config file.
@@ -671,6 +682,9 @@ std::string help_text() {
   for (const key_list_descriptor& keys : key_list_table())
     out << "  " << keys.env << "\n      " << keys.help << "; config key: " << keys.key
         << "\n";
+  out << "  " << redis_url_env
+      << "\n      the Redis URL (as --redis-url, which overrides it); config key: "
+         "redis_url\n";
   out << "With no keys, authentication is off and only loopback addresses may be used\n"
          "unless --allow-unauthenticated is given.\n";
   return out.str();

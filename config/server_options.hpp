@@ -55,7 +55,10 @@ struct server_options {
   // Models.
   int64_t load_timeout_s = 300;  // loading plus warm-up of one version
   int32_t repository_poll_s = 0; // rescan of the repository (0 = off)
-  int32_t torch_threads = 1;     // intra-op threads of each model instance
+  // Per version, unless its config.json says: 0 = by the CPU budget
+  // (config/compute_plan.hpp).
+  int32_t torch_threads = 0; // intra-op threads of each model instance
+  int32_t instances = 0;     // model instances
   // Scheduler threads of the cooperative actors (registry, routers, batchers,
   // job store). Forward runs on detached actors with threads of their own, so
   // these only pass messages: on a small box one thread spares the cross-thread

@@ -78,6 +78,8 @@ struct version_status {
   std::string error;        // why it failed, when it did
   int64_t load_time_ms = 0; // loading plus warm-up
   std::string node;         // the node that hosts this copy of the version
+  int32_t instances = 0;    // model instances it runs on (0: not known yet)
+  int32_t threads = 0;      // intra-op threads of each instance
 };
 
 struct model_status {
@@ -126,7 +128,7 @@ typename Inspector::result_type inspect(Inspector& f, output_options& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, version_status& x) {
   return f(caf::meta::type_name("actorserve::version_status"), x.version, x.state,
-           x.error, x.load_time_ms, x.node);
+           x.error, x.load_time_ms, x.node, x.instances, x.threads);
 }
 
 template <class Inspector>

@@ -6,6 +6,10 @@ nlohmann::json to_json(const version_status& status) {
   nlohmann::json result{{"version", status.version},
                         {"state", to_string(status.state)},
                         {"load_time_ms", status.load_time_ms}};
+  if (status.instances > 0) {
+    result["instances"] = status.instances;
+    result["threads"] = status.threads;
+  }
   if (!status.error.empty())
     result["error"] = status.error;
   if (!status.node.empty())

@@ -108,7 +108,8 @@ TEST_F(model_config_test, image_config_gets_defaults_and_computed_shape) {
   EXPECT_EQ(config.batching.max_queue_size, 1024);
   EXPECT_EQ(config.batching.priority_levels, 3);
   EXPECT_EQ(config.batching.max_priority_wait_us, 1'000'000);
-  EXPECT_EQ(config.instances, 1);
+  EXPECT_EQ(config.instances, 0); // by the CPU budget
+  EXPECT_EQ(config.threads, 0);
   EXPECT_EQ(config.default_version, "");
   EXPECT_TRUE(config.traffic.empty());
 }
@@ -121,6 +122,7 @@ TEST_F(model_config_test, image_config_with_every_key) {
     "batching": {"max_batch_size": 8, "max_queue_delay_us": 0, "max_queue_size": 16,
                  "priority_levels": 5, "max_priority_wait_us": 250000},
     "instances": 2,
+    "threads": 3,
     "default_version": "2",
     "traffic": {"1": 10, "2": 90, "3": 0}
   })");
@@ -137,6 +139,7 @@ TEST_F(model_config_test, image_config_with_every_key) {
   EXPECT_EQ(config.batching.priority_levels, 5);
   EXPECT_EQ(config.batching.max_priority_wait_us, 250000);
   EXPECT_EQ(config.instances, 2);
+  EXPECT_EQ(config.threads, 3);
   EXPECT_EQ(config.default_version, "2");
   EXPECT_EQ(config.traffic,
             (std::map<std::string, int32_t>{{"1", 10}, {"2", 90}, {"3", 0}}));
@@ -192,6 +195,7 @@ TEST_F(model_config_test, wrong_types_are_errors) {
                "output.labels");
   expect_error(R"({"input": {"height": 1, "width": 1}, "traffic": [1, 2]})", "traffic");
   expect_error(R"({"input": {"height": 1, "width": 1}, "instances": true})", "instances");
+  expect_error(R"({"input": {"height": 1, "width": 1}, "threads": "2"})", "threads");
 }
 
 TEST_F(model_config_test, out_of_range_values_are_errors) {
@@ -228,6 +232,8 @@ TEST_F(model_config_test, out_of_range_values_are_errors) {
       R"({"input": {"height": 1, "width": 1}, "batching": {"max_priority_wait_us": 0}})",
       "batching.max_priority_wait_us");
   expect_error(R"({"input": {"height": 1, "width": 1}, "instances": 65})", "instances");
+  expect_error(R"({"input": {"height": 1, "width": 1}, "threads": 0})", "threads");
+  expect_error(R"({"input": {"height": 1, "width": 1}, "threads": 1025})", "threads");
   expect_error(
       R"({"input": {"height": 1, "width": 1}, "instances": 18446744073709551615})",
       "instances");
@@ -391,6 +397,7 @@ protected:
   // Keys in the environment of whoever runs the tests must not leak in.
   env_guard api_keys_{"ACTORSERVE_API_KEYS", std::nullopt};
   env_guard admin_keys_{"ACTORSERVE_ADMIN_KEYS", std::nullopt};
+  env_guard redis_url_{"ACTORSERVE_REDIS_URL", std::nullopt};
 };
 
 TEST_F(server_options_test, defaults) {
@@ -405,6 +412,8 @@ TEST_F(server_options_test, defaults) {
   EXPECT_EQ(result.options.log_format, "json");
   EXPECT_EQ(result.options.log_level, "info");
   EXPECT_EQ(result.options.actor_scheduler, "sharing");
+  EXPECT_EQ(result.options.torch_threads, 0); // 0 = by the CPU budget
+  EXPECT_EQ(result.options.instances, 0);
   EXPECT_TRUE(result.options.api_keys.empty());
   EXPECT_TRUE(result.options.admin_keys.empty());
   EXPECT_NO_THROW(validate(defaults));
@@ -425,6 +434,8 @@ TEST_F(server_options_test, flag_values_with_space_or_equals) {
   EXPECT_EQ(result.options.drain_timeout_s, 0);
   EXPECT_EQ(parse({"--actor-scheduler=work-stealing"}).options.actor_scheduler,
             "work-stealing");
+  EXPECT_EQ(parse({"--torch-threads", "3"}).options.torch_threads, 3);
+  EXPECT_EQ(parse({"--instances=2"}).options.instances, 2);
 }
 
 TEST_F(server_options_test, help_flag) {
@@ -464,6 +475,26 @@ TEST_F(server_options_test, environment_overrides_config_file_keys) {
   command_line result = parse({"--config", file.string()});
   EXPECT_EQ(result.options.api_keys, (std::vector<std::string>{"from-env"}));
   EXPECT_EQ(result.options.admin_keys, (std::vector<std::string>{"admin-from-file"}));
+}
+
+TEST_F(server_options_test,
+       redis_url_from_environment_file_or_flag_without_its_password) {
+  fs::path file =
+      write(dir_, "server.json", R"({"redis_url": "redis://:file-pw@file-host:6379/0"})");
+  env_guard url{"ACTORSERVE_REDIS_URL", "redis://:env-pw@env-host:6380/1"};
+  EXPECT_EQ(parse({"--config", file.string()}).options.redis_url,
+            "redis://:env-pw@env-host:6380/1");
+  EXPECT_EQ(parse({"--redis-url", "redis://flag-host", "--config", file.string()})
+                .options.redis_url,
+            "redis://flag-host");
+  // Redis stores need a URL; a bad URL is named without its password.
+  EXPECT_TRUE(contains(parse_error({"--redis-url", "", "--job-store", "redis"}),
+                       "job_store (--job-store)"));
+  EXPECT_TRUE(
+      contains(parse_error({"--redis-url", "", "--cache", "redis"}), "cache (--cache)"));
+  auto message = parse_error({"--redis-url", "redis://:hunter2@h:99999"});
+  EXPECT_TRUE(contains(message, "redis_url (--redis-url)")) << message;
+  EXPECT_FALSE(contains(message, "hunter2")) << message;
 }
 
 TEST_F(server_options_test, bad_flags_are_named) {

@@ -11,6 +11,7 @@
 
 #include "http/embedded_files.hpp"
 #include "tests/deploy_support.hpp"
+#include "tests/served_suite.hpp"
 
 namespace actorserve {
 namespace {
@@ -48,26 +49,10 @@ private:
   std::thread thread_;
 };
 
-class operator_pages : public ::testing::Test {
-protected:
-  static void SetUpTestSuite() {
-    repository_ = new testing::temp_dir;
-    testing::copy_model("digits", repository_->path());
-    testing::copy_model("affine", repository_->path());
-    server_ =
-        new testing::server_process{{"--model-repository", repository_->path().string()}};
-  }
-  static void TearDownTestSuite() {
-    delete server_;
-    delete repository_;
-  }
-
-  static testing::temp_dir* repository_;
-  static testing::server_process* server_;
+class operator_pages : public testing::served_suite<operator_pages> {
+public: // read by served_suite
+  static std::vector<std::string> digit_versions() { return {}; }
 };
-
-testing::temp_dir* operator_pages::repository_ = nullptr;
-testing::server_process* operator_pages::server_ = nullptr;
 
 const json& model_named(const json& stats, const std::string& name) {
   for (const auto& model : stats["models"])
@@ -77,7 +62,7 @@ const json& model_named(const json& stats, const std::string& name) {
 }
 
 TEST_F(operator_pages, stats_counts_predictions_per_model_between_two_snapshots) {
-  auto client = server_->client();
+  auto client = server().client();
   auto before = testing::get_json(client, "/api/v1/stats");
   ASSERT_EQ(before.status, 200);
   for (int i = 0; i < 5; ++i)
@@ -125,7 +110,7 @@ TEST_F(operator_pages, stats_counts_predictions_per_model_between_two_snapshots)
 
 TEST_F(operator_pages,
        the_dashboard_and_the_openapi_document_are_served_as_they_were_built) {
-  auto client = server_->client();
+  auto client = server().client();
   auto page = client.Get("/dashboard");
   ASSERT_TRUE(page);
   EXPECT_EQ(page->status, 200);
@@ -167,7 +152,7 @@ TEST_F(operator_pages, the_dashboard_in_a_real_browser_shows_numbers_that_move) 
   ASSERT_FALSE(node.empty()) << "node not found: deploy/install-deps.sh installs nodejs";
   ASSERT_TRUE(std::filesystem::exists("/usr/bin/chromium"))
       << "chromium not found: deploy/install-deps.sh installs it";
-  prediction_traffic traffic{*server_};
+  prediction_traffic traffic{server()};
   auto screenshot = std::filesystem::path{ACTORSERVE_BUILD_DIR} / "dashboard.png";
   std::filesystem::remove(screenshot);
   auto script =
@@ -176,7 +161,7 @@ TEST_F(operator_pages, the_dashboard_in_a_real_browser_shows_numbers_that_move) 
   auto result = testing::run_command(
       "ACTORSERVE_NODE_MODULES=" + testing::quote(modules.string()) + " " + node + " " +
       testing::quote(script.string()) + " " +
-      testing::quote("http://127.0.0.1:" + std::to_string(server_->port())) + " " +
+      testing::quote("http://127.0.0.1:" + std::to_string(server().port())) + " " +
       testing::quote(screenshot.string()));
   EXPECT_EQ(result.code, 0) << result.output;
   EXPECT_NE(result.output.find("every check passed"), std::string::npos) << result.output;

@@ -8,6 +8,7 @@
 #include <sstream>
 #include <thread>
 
+#include "tests/served_suite.hpp"
 #include "tests/test_support.hpp"
 
 namespace actorserve {
@@ -36,28 +37,15 @@ std::string image_body(const std::string& base64) {
   return json{{"instances", {{{"image", base64}}}}}.dump();
 }
 
-class e2e_test : public ::testing::Test {
+class e2e_test : public testing::served_suite<e2e_test> {
 protected:
-  static void SetUpTestSuite() {
-    repository_ = new testing::temp_dir;
-    testing::copy_model("digits", repository_->path(), {"1"});
-    testing::copy_model("affine", repository_->path());
-    server_ =
-        new testing::server_process{{"--model-repository", repository_->path().string()}};
-  }
-
-  static void TearDownTestSuite() {
-    delete server_;
-    delete repository_;
-  }
-
   /// After every test, the server still serves a real prediction.
   void TearDown() override {
-    auto client = server_->client();
+    auto client = server().client();
     auto answer = testing::post_json(client, "/api/v1/models/affine/predict",
                                      R"({"instances": [{"data": [[1, 2], [3, 4]]}]})");
     ASSERT_EQ(answer.status, 200) << "the server stopped serving; stderr:\n"
-                                  << server_->stderr_text();
+                                  << server().stderr_text();
     EXPECT_EQ(answer.body["predictions"][0]["output"], json({3.0, 5.0, 7.0, 9.0}));
   }
 
@@ -74,17 +62,11 @@ protected:
 
   testing::http_answer predict(const std::string& model, const std::string& body,
                                const httplib::Headers& headers = {}) {
-    auto client = server_->client();
+    auto client = server().client();
     return testing::post_json(client, "/api/v1/models/" + model + "/predict", body,
                               headers);
   }
-
-  static testing::temp_dir* repository_;
-  static testing::server_process* server_;
 };
-
-testing::temp_dir* e2e_test::repository_ = nullptr;
-testing::server_process* e2e_test::server_ = nullptr;
 
 TEST_F(e2e_test, held_out_digits_reach_the_tools_accuracy) {
   auto digits = load_holdout();
@@ -96,7 +78,7 @@ TEST_F(e2e_test, held_out_digits_reach_the_tools_accuracy) {
   std::vector<std::thread> clients;
   for (size_t first = 0; first < 4; ++first) {
     clients.emplace_back([&, first] {
-      auto client = server_->client();
+      auto client = server().client();
       for (size_t i = first; i < digits.size(); i += 4) {
         auto answer = testing::post_json(client, "/api/v1/models/digits/predict",
                                          image_body(digits[i].png_base64));
@@ -155,7 +137,7 @@ TEST_F(e2e_test, tensor_model_answers_exact_values_in_order) {
 
 TEST_F(e2e_test, versions_are_pinned_by_path_or_header) {
   auto body = R"({"instances": [{"data": [[0, 0], [0, 0]]}]})";
-  auto client = server_->client();
+  auto client = server().client();
   auto by_path =
       testing::post_json(client, "/api/v1/models/affine/versions/1/predict", body);
   EXPECT_EQ(by_path.status, 200);
@@ -211,7 +193,7 @@ TEST_F(e2e_test, malformed_requests_get_their_documented_errors) {
 }
 
 TEST_F(e2e_test, non_json_bodies_and_oversized_bodies_are_refused) {
-  auto client = server_->client();
+  auto client = server().client();
   auto text = client.Post("/api/v1/models/affine/predict", "instances", "text/plain");
   ASSERT_TRUE(text);
   EXPECT_EQ(text->status, 415);
@@ -224,7 +206,7 @@ TEST_F(e2e_test, non_json_bodies_and_oversized_bodies_are_refused) {
 
   // Chunked framing is bounded too: the server keeps at most the limit
   // (cpp-httplib discards the rest) and answers 413.
-  auto chunked_client = server_->client();
+  auto chunked_client = server().client();
   size_t sent = 0;
   auto chunked = chunked_client.Post(
       "/api/v1/models/affine/predict",
@@ -247,13 +229,13 @@ TEST_F(e2e_test, ambiguous_framing_and_header_floods_are_refused) {
   auto body = R"({"instances": [{"data": [[1, 2], [3, 4]]}]})";
   {
     // The client adds its own Content-Length beside this Transfer-Encoding.
-    auto client = server_->client();
+    auto client = server().client();
     expect_error(testing::post_json(client, "/api/v1/models/affine/predict", body,
                                     {{"Transfer-Encoding", "gzip"}}),
                  400, "invalid_request", "Transfer-Encoding");
   }
   {
-    auto client = server_->client();
+    auto client = server().client();
     httplib::Headers many;
     for (int i = 0; i < 150; ++i)
       many.emplace("X-Filler-" + std::to_string(i), "x");
@@ -263,7 +245,7 @@ TEST_F(e2e_test, ambiguous_framing_and_header_floods_are_refused) {
 }
 
 TEST_F(e2e_test, unknown_routes_get_a_json_404_with_a_request_id) {
-  auto client = server_->client();
+  auto client = server().client();
   auto answer = testing::get_json(client, "/no/such/route");
   EXPECT_EQ(answer.status, 404);
   EXPECT_EQ(answer.body["error"]["code"], "not_found");
@@ -271,7 +253,7 @@ TEST_F(e2e_test, unknown_routes_get_a_json_404_with_a_request_id) {
 }
 
 TEST_F(e2e_test, health_ready_and_listing_describe_the_models) {
-  auto client = server_->client();
+  auto client = server().client();
   auto health = testing::get_json(client, "/health");
   EXPECT_EQ(health.status, 200);
   EXPECT_EQ(health.body["status"], "healthy");
@@ -295,7 +277,7 @@ TEST_F(e2e_test, concurrent_clients_each_get_their_own_answer) {
   constexpr size_t clients = 200;
   std::vector<json> expected(clients);
   {
-    auto client = server_->client();
+    auto client = server().client();
     for (size_t i = 0; i < clients; ++i)
       expected[i] = testing::post_json(client, "/api/v1/models/digits/predict",
                                        image_body(digits[i].png_base64))
@@ -305,7 +287,7 @@ TEST_F(e2e_test, concurrent_clients_each_get_their_own_answer) {
   std::vector<std::thread> threads;
   for (size_t i = 0; i < clients; ++i)
     threads.emplace_back([&, i] {
-      auto client = server_->client();
+      auto client = server().client();
       auto answer = testing::post_json(client, "/api/v1/models/digits/predict",
                                        image_body(digits[i].png_base64));
       got[i] =
@@ -318,7 +300,7 @@ TEST_F(e2e_test, concurrent_clients_each_get_their_own_answer) {
 }
 
 TEST_F(e2e_test, metrics_pass_promtool_with_route_templates_as_labels) {
-  auto client = server_->client();
+  auto client = server().client();
   predict("affine", R"({"instances": [{"data": [[1, 2], [3, 4]]}]})");
   testing::get_json(client, "/no/such/thing/" + std::string(5000, 'x'));
   auto metrics = client.Get("/metrics");
@@ -342,7 +324,7 @@ TEST_F(e2e_test, metrics_pass_promtool_with_route_templates_as_labels) {
 }
 
 TEST_F(e2e_test, every_log_line_is_a_json_object) {
-  auto logs = server_->stderr_text();
+  auto logs = server().stderr_text();
   std::istringstream lines{logs};
   std::string line;
   int count = 0;

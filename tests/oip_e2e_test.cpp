@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "protocols/codec_support.hpp"
+#include "tests/served_suite.hpp"
 #include "tests/test_support.hpp"
 
 namespace actorserve {
@@ -45,31 +46,15 @@ std::vector<float> binary_floats(const httplib::Result& result) {
   return values;
 }
 
-class oip_e2e_test : public ::testing::Test {
-protected:
-  static void SetUpTestSuite() {
-    repository_ = new testing::temp_dir;
-    testing::copy_model("digits", repository_->path(), {"1"});
-    testing::copy_model("affine", repository_->path());
-    server_ =
-        new testing::server_process{{"--model-repository", repository_->path().string(),
-                                     "--max-body-bytes", "200000"}};
+class oip_e2e_test : public testing::served_suite<oip_e2e_test> {
+public: // read by served_suite
+  static std::vector<std::string> server_flags() {
+    return {"--max-body-bytes", "200000"};
   }
-
-  static void TearDownTestSuite() {
-    delete server_;
-    delete repository_;
-  }
-
-  static testing::temp_dir* repository_;
-  static testing::server_process* server_;
 };
 
-testing::temp_dir* oip_e2e_test::repository_ = nullptr;
-testing::server_process* oip_e2e_test::server_ = nullptr;
-
 TEST_F(oip_e2e_test, health_and_server_metadata) {
-  auto client = server_->client();
+  auto client = server().client();
   EXPECT_EQ(testing::get_json(client, "/v2/health/live").body, json({{"live", true}}));
   auto ready = testing::get_json(client, "/v2/health/ready");
   EXPECT_EQ(ready.status, 200);
@@ -84,7 +69,7 @@ TEST_F(oip_e2e_test, health_and_server_metadata) {
 }
 
 TEST_F(oip_e2e_test, model_metadata_has_the_standard_shapes) {
-  auto client = server_->client();
+  auto client = server().client();
   auto digits = testing::get_json(client, "/v2/models/digits");
   ASSERT_EQ(digits.status, 200) << digits.body.dump();
   EXPECT_EQ(digits.body["platform"], "pytorch_libtorch");
@@ -99,7 +84,7 @@ TEST_F(oip_e2e_test, model_metadata_has_the_standard_shapes) {
 }
 
 TEST_F(oip_e2e_test, json_infer_equals_the_v1_answer) {
-  auto client = server_->client();
+  auto client = server().client();
   // No Content-Type: accepted.
   auto result = client.Post("/v2/models/affine/infer", affine_infer, "");
   ASSERT_TRUE(result);
@@ -124,7 +109,7 @@ TEST_F(oip_e2e_test, binary_infer_round_trip) {
           {"parameters", {{"binary_data_size", 16}}}}}},
        {"outputs", {{{"name", "output"}, {"parameters", {{"binary_data", true}}}}}}},
       tensor);
-  auto client = server_->client();
+  auto client = server().client();
   auto result = client.Post("/v2/models/affine/versions/1/infer", headers, body,
                             "application/octet-stream");
   ASSERT_TRUE(result);
@@ -136,7 +121,7 @@ TEST_F(oip_e2e_test, binary_infer_round_trip) {
 TEST_F(oip_e2e_test, image_by_base64_and_by_binary_bytes_match_v1) {
   auto digit = first_holdout_digit();
   auto png = digit["png"].get<std::string>();
-  auto client = server_->client();
+  auto client = server().client();
   auto v1 = testing::post_json(
       client, "/api/v1/models/digits/predict",
       json{{"instances", {{{"image", png}}}}, {"parameters", {{"raw_output", true}}}}
@@ -172,7 +157,7 @@ TEST_F(oip_e2e_test, image_by_base64_and_by_binary_bytes_match_v1) {
 
 TEST_F(oip_e2e_test, classification_gives_the_held_out_digit) {
   auto digit = first_holdout_digit();
-  auto client = server_->client();
+  auto client = server().client();
   auto answer = testing::post_json(
       client, "/v2/models/digits/infer",
       json{{"inputs",
@@ -191,7 +176,7 @@ TEST_F(oip_e2e_test, classification_gives_the_held_out_digit) {
 }
 
 TEST_F(oip_e2e_test, errors_have_the_standard_body) {
-  auto client = server_->client();
+  auto client = server().client();
   auto unknown = testing::post_json(client, "/v2/models/nope/infer", affine_infer);
   EXPECT_EQ(unknown.status, 404);
   EXPECT_TRUE(unknown.body["error"].is_string()) << unknown.body.dump();
@@ -209,7 +194,7 @@ TEST_F(oip_e2e_test, errors_have_the_standard_body) {
 }
 
 TEST_F(oip_e2e_test, repository_index_lists_every_version_folder) {
-  auto client = server_->client();
+  auto client = server().client();
   auto index = testing::post_json(client, "/v2/repository/index", "");
   ASSERT_EQ(index.status, 200) << index.body.dump();
   ASSERT_TRUE(index.body.is_array());

@@ -26,7 +26,7 @@ using namespace std::chrono_literals;
 using json = nlohmann::json;
 namespace fs = std::filesystem;
 
-constexpr int flood_size = 10;
+constexpr int flood_size = 20;
 
 /// How one door spells a one-row request to `slow` with a priority.
 struct door {
@@ -55,7 +55,8 @@ const door oip_door{"oip", "/v2/models/slow/infer", [](int row) {
 
 /// What the flood and the request sent behind it saw.
 struct race {
-  bool flood_queued = false; // all but one flood request waited in the queue
+  bool flood_queued = false; // the whole flood reached the server
+  int queued_at_send = 0;    // flood requests queued when the last one was sent
   int answered_before = -1;  // flood answers after the last request was sent
   int last_status = 0;
   int flood_ok = 0;
@@ -102,8 +103,8 @@ protected:
   }
 
   /// Sends flood_size low-priority requests (no priority, the lowest level
-  /// by name, and one above the levels: all the lowest), waits until all but
-  /// the running one are queued, then sends one request with `priority`.
+  /// by name, and one above the levels: all the lowest), waits until the
+  /// whole flood reached the server, then sends one request with `priority`.
   race flood_then_one(const door& d, std::optional<json> priority) const {
     return flood_then(
         d, [&] { return post(d, with_priority(d.body(100), priority)).status; });
@@ -122,8 +123,14 @@ protected:
         ++answered;
       });
     race result;
-    result.flood_queued =
-        testing::poll_until([&] { return queue_depth() >= flood_size - 1; }, 60s);
+    // Queued, plus answered, plus the one running: the whole flood arrived. (A
+    // poll for a queue depth alone can miss its moment for good on a slow box.)
+    result.flood_queued = testing::poll_until(
+        [&] {
+          result.queued_at_send = static_cast<int>(queue_depth());
+          return result.queued_at_send + answered >= flood_size - 1;
+        },
+        60s);
     if (result.flood_queued) {
       const int answered_at_send = answered;
       result.last_status = send_last();
@@ -143,7 +150,9 @@ TEST_F(priority_e2e, a_high_priority_request_overtakes_a_low_priority_flood) {
   for (const door& d : {v1_door, oip_door}) {
     SCOPED_TRACE(d.name);
     auto result = flood_then_one(d, json(1));
-    ASSERT_TRUE(result.flood_queued) << "the flood never filled the queue";
+    ASSERT_TRUE(result.flood_queued) << "the flood never reached the server";
+    // Enough of the flood waits ahead of it for the overtaking to mean something.
+    EXPECT_GE(result.queued_at_send, 7);
     EXPECT_EQ(result.last_status, 200);
     // The batch running when it arrived, and at most one more that started
     // while it was on its way from the client to the queue.
@@ -154,7 +163,8 @@ TEST_F(priority_e2e, a_high_priority_request_overtakes_a_low_priority_flood) {
 
 TEST_F(priority_e2e, a_high_priority_job_overtakes_a_low_priority_flood) {
   auto result = flood_then(v1_door, [&] { return run_high_priority_job(); });
-  ASSERT_TRUE(result.flood_queued) << "the flood never filled the queue";
+  ASSERT_TRUE(result.flood_queued) << "the flood never reached the server";
+  EXPECT_GE(result.queued_at_send, 7);
   EXPECT_EQ(result.last_status, 200);
   // As above, plus one row that may end while the job's answer is polled.
   EXPECT_LE(result.answered_before, 3);
@@ -165,9 +175,11 @@ TEST_F(priority_e2e, without_a_priority_the_same_request_waits_behind_the_flood)
   for (const door& d : {v1_door, oip_door}) {
     SCOPED_TRACE(d.name);
     auto result = flood_then_one(d, std::nullopt);
-    ASSERT_TRUE(result.flood_queued) << "the flood never filled the queue";
+    ASSERT_TRUE(result.flood_queued) << "the flood never reached the server";
+    EXPECT_GE(result.queued_at_send, 7);
     EXPECT_EQ(result.last_status, 200);
-    EXPECT_GE(result.answered_before, flood_size - 3);
+    // It waits behind everything queued when it was sent, but the last one or two.
+    EXPECT_GE(result.answered_before, result.queued_at_send - 2);
     EXPECT_EQ(result.flood_ok, flood_size);
   }
 }

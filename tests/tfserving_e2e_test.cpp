@@ -6,6 +6,7 @@
 
 #include <fstream>
 
+#include "tests/served_suite.hpp"
 #include "tests/test_support.hpp"
 
 namespace actorserve {
@@ -20,30 +21,12 @@ json first_holdout_digit() {
   return json::parse(line);
 }
 
-class tfserving_e2e_test : public ::testing::Test {
+class tfserving_e2e_test : public testing::served_suite<tfserving_e2e_test> {
 protected:
-  static void SetUpTestSuite() {
-    repository_ = new testing::temp_dir;
-    testing::copy_model("digits", repository_->path(), {"1"});
-    testing::copy_model("affine", repository_->path());
-    server_ =
-        new testing::server_process{{"--model-repository", repository_->path().string()}};
-  }
-
-  static void TearDownTestSuite() {
-    delete server_;
-    delete repository_;
-  }
-
-  static testing::temp_dir* repository_;
-  static testing::server_process* server_;
 };
 
-testing::temp_dir* tfserving_e2e_test::repository_ = nullptr;
-testing::server_process* tfserving_e2e_test::server_ = nullptr;
-
 TEST_F(tfserving_e2e_test, row_and_columnar_predict_equal_v1) {
-  auto client = server_->client();
+  auto client = server().client();
   auto rows = testing::post_json(client, "/v1/models/affine:predict",
                                  R"({"instances": [[[1, 2], [3, 4]]]})");
   ASSERT_EQ(rows.status, 200) << rows.body.dump();
@@ -59,7 +42,7 @@ TEST_F(tfserving_e2e_test, row_and_columnar_predict_equal_v1) {
 
 TEST_F(tfserving_e2e_test, digit_predictions_are_v1_raw_outputs) {
   auto png = first_holdout_digit()["png"].get<std::string>();
-  auto client = server_->client();
+  auto client = server().client();
   auto v1 = testing::post_json(
       client, "/api/v1/models/digits/predict",
       json{{"instances", {{{"image", png}}}}, {"parameters", {{"raw_output", true}}}}
@@ -71,7 +54,7 @@ TEST_F(tfserving_e2e_test, digit_predictions_are_v1_raw_outputs) {
 }
 
 TEST_F(tfserving_e2e_test, status_metadata_and_errors) {
-  auto client = server_->client();
+  auto client = server().client();
   auto status = testing::get_json(client, "/v1/models/affine");
   ASSERT_EQ(status.status, 200) << status.body.dump();
   EXPECT_EQ(status.body["model_version_status"][0]["state"], "AVAILABLE");
@@ -105,7 +88,7 @@ print("ok")
 )");
   auto result = testing::run_command(
       "/usr/bin/python3 " + script.string() +
-      " http://127.0.0.1:" + std::to_string(server_->port()) + " '" +
+      " http://127.0.0.1:" + std::to_string(server().port()) + " '" +
       digit["png"].get<std::string>() + "' " + std::to_string(digit["label"].get<int>()));
   EXPECT_EQ(result.code, 0) << result.output;
   EXPECT_NE(result.output.find("ok"), std::string::npos) << result.output;
