@@ -20,6 +20,7 @@ struct redis_cache_state {
   response_cache_settings settings;
   std::unique_ptr<redis_connection> redis;
   std::string ttl_ms;
+  pending_misses pending;
   bool healthy = true; // the last call worked: failures are logged on the change
 
   void count(const std::string& model, cache_result result) const {
@@ -85,9 +86,12 @@ response_cache_actor::behavior_type redis_cache(redis_cache_pointer self,
           st.count(key.model, cache_result::error);
         }
         auto promise = self->make_response_promise<predict_reply>();
-        answer_from_batcher(self, batcher, std::move(request), st.settings.max_wait,
-                            std::move(store), promise);
+        answer_from_batcher(self, st.pending, batcher, std::move(request),
+                            st.settings.max_wait, std::move(store), promise);
         return promise;
+      },
+      [=](atom::cancel, uint64_t cancel_key) {
+        cancel_miss(self, self->state.pending, cancel_key);
       },
   };
 }
@@ -114,6 +118,11 @@ redis_front(response_cache_actor::stateful_pointer<redis_front_state> self,
         const auto& worker = st.workers[st.next++ % st.workers.size()];
         return self->delegate(worker, atom::predict_v, std::move(batcher), std::move(key),
                               std::move(request));
+      },
+      [=](atom::cancel, uint64_t cancel_key) {
+        // Rare: every worker hears it; the one holding the miss passes it on.
+        for (const auto& worker : self->state.workers)
+          self->send(worker, atom::cancel_v, cancel_key);
       },
   };
 }

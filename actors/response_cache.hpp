@@ -20,6 +20,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <unordered_map>
 
 #include <caf/actor_system.hpp>
 #include <caf/typed_response_promise.hpp>
@@ -50,12 +51,25 @@ inline constexpr std::chrono::milliseconds batcher_grace{250};
 response_cache_actor spawn_response_cache(caf::actor_system& system,
                                           response_cache_settings settings);
 
-/// The miss path of every store: asks `batcher` for `request`, hands a
-/// successful answer to `store` (when set), and delivers it marked "miss";
-/// an error is delivered as it came.
-void answer_from_batcher(response_cache_actor::pointer self, const batcher_actor& batcher,
-                         predict_request request, std::chrono::milliseconds max_wait,
+/// The batchers of the misses in flight by cancel key, so that a cancel
+/// reaches the batcher after the request (the router's direct cancel to its
+/// batchers may overtake a request that went through the cache). Part of a
+/// store actor's state.
+using pending_misses = std::unordered_map<uint64_t, batcher_actor>;
+
+/// The miss path of every store: asks `batcher` for `request` (remembered in
+/// `pending` while it runs, when it can be cancelled), hands a successful
+/// answer to `store` (when set), and delivers it marked "miss"; an error is
+/// delivered as it came.
+void answer_from_batcher(response_cache_actor::pointer self, pending_misses& pending,
+                         const batcher_actor& batcher, predict_request request,
+                         std::chrono::milliseconds max_wait,
                          std::function<void(const tensor&)> store,
                          caf::typed_response_promise<predict_reply> promise);
+
+/// The cancel handler of every store: the batcher of the pending miss with
+/// this key, if any, withdraws it.
+void cancel_miss(response_cache_actor::pointer self, const pending_misses& pending,
+                 uint64_t cancel_key);
 
 } // namespace actorserve

@@ -412,6 +412,11 @@ router_actor spawn_router(caf::actor_system& system, router_settings settings) {
           // Rare: a broadcast beats remembering where each request went.
           for (const auto& [address, batcher] : self->state.batchers)
             self->send(batcher, atom::cancel_v, cancel_key);
+          // A request that went through the cache reaches its batcher from
+          // there: the cache passes the cancel on after it.
+          if (self->state.settings.cache &&
+              self->state.settings.config.response_cache.enable)
+            self->send(self->state.settings.cache, atom::cancel_v, cancel_key);
         },
     };
   };

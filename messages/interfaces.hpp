@@ -120,7 +120,10 @@ using response_cache_actor = caf::typed_actor<
     // stores its answer and replies with it ("miss"). When the store fails
     // the request goes to the batcher all the same (counted as an error).
     caf::replies_to<atom::predict, batcher_actor, response_cache_key,
-                    predict_request>::with<predict_reply>>;
+                    predict_request>::with<predict_reply>,
+    // Passes a cancel on to the batcher of the miss with this cancel key, if
+    // one waits: after the request itself, which the cache sent it first.
+    caf::reacts_to<atom::cancel, uint64_t>>;
 
 /// A traffic change: the default version ("" = highest available) and the
 /// weights of unpinned requests (empty = all to the default).

@@ -4,6 +4,7 @@
 // Redis one against a real redis-server, stopped and started again).
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <thread>
 
@@ -15,6 +16,7 @@
 #include "actors/response_cache_entry.hpp"
 #include "actors/response_lru.hpp"
 #include "messages/digest.hpp"
+#include "messages/error.hpp"
 #include "messages/type_ids.hpp"
 #include "telemetry/metrics.hpp"
 #include "tests/redis_server.hpp"
@@ -144,6 +146,32 @@ batcher_actor counting_batcher(caf::actor_system& system,
   }));
 }
 
+/// A batcher that holds every request until its cancel arrives, then answers
+/// it `cancelled`: it hears of a cancel only through the cache.
+batcher_actor holding_batcher(caf::actor_system& system) {
+  struct state {
+    std::map<uint64_t, caf::typed_response_promise<predict_reply>> held;
+  };
+  return system.spawn(
+      [](batcher_actor::stateful_pointer<state> self) -> batcher_actor::behavior_type {
+        return {
+            [](atom::load) { return int64_t{0}; },
+            [=](atom::predict, predict_request& request) -> caf::result<predict_reply> {
+              auto promise = self->make_response_promise<predict_reply>();
+              self->state.held.emplace(request.cancel_key, promise);
+              return promise;
+            },
+            [](atom::stats) { return batcher_stats{}; },
+            [](atom::drain) {},
+            [=](atom::cancel, uint64_t key) {
+              if (auto found = self->state.held.find(key);
+                  found != self->state.held.end())
+                found->second.deliver(make_error(ec::cancelled, "withdrawn"));
+            },
+        };
+      });
+}
+
 struct response_cache_actors : ::testing::Test {
   caf::actor_system system{testing::registered_actor_config()};
   caf::scoped_actor self{system};
@@ -161,6 +189,19 @@ struct response_cache_actors : ::testing::Test {
         .receive([&](predict_reply& reply) { result = std::move(reply); },
                  [&](caf::error& err) { ADD_FAILURE() << system.render(err); });
     return result;
+  }
+
+  /// A miss waiting in a batcher is withdrawn by a cancel sent to the cache.
+  void expect_cancel_passed_on(const response_cache_actor& cache) {
+    auto holder = holding_batcher(system);
+    predict_request request{"", rows(1, 9), 5000, 42};
+    auto pending = self->request(cache, 10s, atom::predict_v, holder,
+                                 key_of(request.input), request);
+    self->send(cache, atom::cancel_v, uint64_t{42});
+    pending.receive(
+        [](predict_reply&) { ADD_FAILURE() << "answered, not withdrawn"; },
+        [](caf::error& err) { EXPECT_EQ(to_api_error(err).code, ec::cancelled); });
+    self->send_exit(holder, caf::exit_reason::user_shutdown);
   }
 
   ~response_cache_actors() override {
@@ -185,11 +226,12 @@ TEST_F(response_cache_actors, memory_cache_answers_a_repeat_without_the_batcher)
   EXPECT_EQ(calls->load(), 1);
   EXPECT_EQ(ask(cache, rows(1, 5)).cache, "miss");
   EXPECT_EQ(calls->load(), 2);
+  expect_cancel_passed_on(cache);
   auto text = stats.render();
   EXPECT_NE(text.find(R"(actorserve_cache_requests_total{model="m",result="hit"} 1)"),
             std::string::npos)
       << text;
-  EXPECT_NE(text.find(R"(actorserve_cache_requests_total{model="m",result="miss"} 2)"),
+  EXPECT_NE(text.find(R"(actorserve_cache_requests_total{model="m",result="miss"} 3)"),
             std::string::npos)
       << text;
   self->send_exit(cache, caf::exit_reason::user_shutdown);
@@ -214,6 +256,7 @@ TEST_F(response_cache_actors, redis_cache_is_shared_and_bypassed_while_redis_is_
   EXPECT_EQ(shared.cache, "hit");
   EXPECT_EQ(shared.output.values, rows(1, 2).values);
   EXPECT_EQ(calls->load(), 1);
+  expect_cancel_passed_on(b);
   EXPECT_NE(server.cli("TTL " + std::string{redis_cache_prefix} +
                        cache_key_text(key_of(rows(1, 1)))),
             "-1\n"); // stored with an expiry
