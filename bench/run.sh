@@ -674,7 +674,7 @@ if (( run_main )); then
 fi
 
 echo
-if (( run_main || run_edge || run_protocols )); then
+if (( run_main || run_edge || run_protocols || run_cache )); then
     $tool report "$results"
 fi
 if (( run_cpu )); then
