@@ -23,6 +23,7 @@
 #include "actors/model_instance.hpp"
 #include "actors/redis_job_store.hpp"
 #include "actors/registry.hpp"
+#include "actors/response_cache.hpp"
 #include "config/cpu_budget.hpp"
 #include "config/redis_url.hpp"
 #include "config/server_options.hpp"
@@ -160,6 +161,23 @@ job_store_actor start_job_store(caf::actor_system& system, const server_options&
   return spawn_redis_job_store(system, std::move(settings));
 }
 
+/// The response cache's settings from the options (--cache, --cache-bytes,
+/// --cache-ttl-s, --redis-url, --redis-timeout-ms).
+response_cache_settings cache_settings(const server_options& options, metrics& stats) {
+  response_cache_settings settings;
+  settings.store = options.cache;
+  settings.max_bytes = options.cache_bytes;
+  settings.ttl = std::chrono::seconds{options.cache_ttl_s};
+  if (options.cache == "redis") {
+    settings.redis.endpoint =
+        parse_redis_url(options.redis_url, "redis_url (--redis-url)");
+    settings.redis.timeout = std::chrono::milliseconds{options.redis_timeout_ms};
+  }
+  settings.max_wait = std::chrono::milliseconds{options.max_timeout_ms};
+  settings.stats = std::make_shared<cache_metrics>(*stats.registry());
+  return settings;
+}
+
 int run(const server_options& options) {
   raise_open_file_limit();
   // Before any actor runs: an unreadable key file ends start-up here.
@@ -199,6 +217,8 @@ int run(const server_options& options) {
   settings.replica_timeout = std::chrono::milliseconds{options.max_timeout_ms};
   auto directory = std::make_shared<predictor_directory>();
   settings.directory = directory;
+  auto cache = spawn_response_cache(system, cache_settings(options, *stats));
+  settings.cache = cache;
   auto registry = spawn_registry(system, settings);
   std::vector<caf::actor> connectors;
   if (clustered) {
@@ -219,6 +239,7 @@ int run(const server_options& options) {
     spdlog::critical("cannot listen on {}:{}", options.host, options.port);
     caf::anon_send_exit(registry, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(jobs, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(cache, caf::exit_reason::user_shutdown);
     return 1;
   }
   std::thread http_thread{[&] { server.serve(); }};
@@ -236,6 +257,7 @@ int run(const server_options& options) {
       http_thread.join();
       caf::anon_send_exit(registry, caf::exit_reason::user_shutdown);
       caf::anon_send_exit(jobs, caf::exit_reason::user_shutdown);
+      caf::anon_send_exit(cache, caf::exit_reason::user_shutdown);
       return 1;
     }
     log_event(spdlog::level::info, "listening_grpc",
@@ -284,6 +306,7 @@ int run(const server_options& options) {
     caf::anon_send_exit(connector, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(jobs, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(registry, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(cache, caf::exit_reason::user_shutdown);
   log_event(spdlog::level::info, "stopped", {});
   return 0;
 }

@@ -13,7 +13,8 @@
 namespace actorserve {
 
 model_spec make_spec(const model_folder& folder) {
-  return {folder.name, folder.config.input, folder.config.output, folder.labels};
+  return {folder.name, folder.config.input, folder.config.output, folder.labels,
+          folder.config.response_cache.enable};
 }
 
 router_settings make_router_settings(const model_folder& folder,
@@ -29,6 +30,7 @@ router_settings make_router_settings(const model_folder& folder,
   result.fault_injection = settings.fault_injection;
   result.compute = settings.compute;
   result.stats = settings.stats;
+  result.cache = settings.cache;
   return result;
 }
 

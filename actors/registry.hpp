@@ -39,6 +39,8 @@ struct registry_settings {
   /// Rescan of the repository (0 = off): new model and version folders load
   /// once settled, gone ones unload, a changed config.json reloads.
   std::chrono::seconds poll_interval{0};
+  /// The node's response cache, for models that enable it; null: none.
+  response_cache_actor cache;
 };
 
 /// Scans the repository (throws config_error if it is unreadable) and spawns

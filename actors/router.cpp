@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/batcher.hpp"
+#include "actors/file_digester.hpp"
 #include "actors/version_table.hpp"
 #include "config/model_repository.hpp"
 #include "messages/error.hpp"
@@ -30,6 +31,8 @@ struct router_state {
   version_table versions;
   std::map<caf::actor_addr, batcher_actor> batchers; // every linked batcher still running
   std::map<caf::actor_addr, std::string> draining;   // retired batcher -> its version
+  // batcher -> SHA-256 of the model.pt it loaded, for models that cache answers
+  std::map<caf::actor_addr, std::string> identities;
   std::optional<reload_progress> reload;
   bool closing = false; // the whole model is unloading: exit once drained
 };
@@ -128,21 +131,46 @@ void load_finished(router_pointer self, const std::string& version,
   reload.reset();
 }
 
-/// Spawns the version's chain beside whatever serves it now. Once it has
-/// loaded and warmed up, the version table points at it (the swap) and the
-/// replaced chain drains; if it fails, the old chain keeps serving.
-void load_version(router_pointer self, const std::string& version,
-                  const model_config& config) {
-  auto& st = self->state;
-  auto settings = make_batcher_settings(st.settings, config, version);
-  compute_plan plan{settings.instances, settings.instance.intra_op_threads};
-  auto batcher = spawn_linked_batcher(self, std::move(settings));
-  st.batchers.emplace(batcher.address(), batcher);
-  if (!st.versions.is_available(version))
-    st.versions.add(version, batcher, plan); // nothing serves it: show it as loading
-  log_lifecycle(self, "load", version,
-                {{"instances", plan.instances}, {"threads", plan.threads}});
-  self->request(batcher, st.settings.load_timeout, atom::load_v)
+/// True when the answers of versions loaded with `config` are cached.
+bool caches_answers(const router_state& st, const model_config& config) {
+  return st.settings.cache && config.response_cache.enable;
+}
+
+/// The cache key of a request on the chosen version, when its answer may be
+/// cached: the model enables the cache, the door digested the input and the
+/// batcher's model.pt digest is known.
+std::optional<response_cache_key> cache_key_of(const router_state& st,
+                                               const std::string& version,
+                                               const batcher_actor& batcher,
+                                               const predict_request& request) {
+  if (!caches_answers(st, st.settings.config) || request.input_digest.empty())
+    return std::nullopt;
+  auto identity = st.identities.find(batcher.address());
+  if (identity == st.identities.end())
+    return std::nullopt;
+  return response_cache_key{st.settings.model, version, identity->second,
+                            request.input_digest};
+}
+
+/// A load that failed: the version is failed unless another chain serves
+/// it, and the batcher stops.
+void load_failed(router_pointer self, const std::string& version,
+                 const batcher_actor& batcher, const std::string& reason) {
+  if (auto& stats = self->state.settings.stats)
+    stats->count_load(self->state.settings.model, version, false);
+  auto* slot = self->state.versions.find(version);
+  if (slot && slot->batcher.address() == batcher.address())
+    self->state.versions.mark_failed(version, reason);
+  self->send_exit(batcher, caf::exit_reason::user_shutdown);
+  log_lifecycle(self, "load_failed", version, {{"reason", reason}});
+  load_finished(self, version, reason);
+}
+
+/// Loads and warms up the batcher's instances; once ready, the version
+/// table points at it (the swap) and the replaced chain drains.
+void request_load(router_pointer self, const std::string& version,
+                  const batcher_actor& batcher, const compute_plan& plan) {
+  self->request(batcher, self->state.settings.load_timeout, atom::load_v)
       .then(
           [=](int64_t load_time_ms) {
             if (auto& stats = self->state.settings.stats)
@@ -156,15 +184,42 @@ void load_version(router_pointer self, const std::string& version,
             load_finished(self, version, {});
           },
           [=](caf::error& err) {
-            auto reason = to_api_error(err).message;
-            if (auto& stats = self->state.settings.stats)
-              stats->count_load(self->state.settings.model, version, false);
-            auto* slot = self->state.versions.find(version);
-            if (slot && slot->batcher.address() == batcher.address())
-              self->state.versions.mark_failed(version, reason);
-            self->send_exit(batcher, caf::exit_reason::user_shutdown);
-            log_lifecycle(self, "load_failed", version, {{"reason", reason}});
-            load_finished(self, version, reason);
+            load_failed(self, version, batcher, to_api_error(err).message);
+          });
+}
+
+/// Spawns the version's chain beside whatever serves it now and loads it; if
+/// it fails, the old chain keeps serving. A model that caches answers first
+/// digests the model.pt the chain is about to load: its identity in cache
+/// keys, so that a re-deployed folder never answers from the old model's
+/// entries. (A file replaced between the digest and the load would be
+/// served under the old digest until the next reload: deploy by renaming.)
+void load_version(router_pointer self, const std::string& version,
+                  const model_config& config) {
+  auto& st = self->state;
+  auto settings = make_batcher_settings(st.settings, config, version);
+  auto model_file = settings.instance.model_file;
+  compute_plan plan{settings.instances, settings.instance.intra_op_threads};
+  auto batcher = spawn_linked_batcher(self, std::move(settings));
+  st.batchers.emplace(batcher.address(), batcher);
+  if (!st.versions.is_available(version))
+    st.versions.add(version, batcher, plan); // nothing serves it: show it as loading
+  log_lifecycle(self, "load", version,
+                {{"instances", plan.instances}, {"threads", plan.threads}});
+  if (!caches_answers(st, config)) {
+    request_load(self, version, batcher, plan);
+    return;
+  }
+  self->request(spawn_file_digester(self->system()), st.settings.load_timeout, model_file)
+      .then(
+          [=](std::string& identity) {
+            self->state.identities.emplace(batcher.address(), std::move(identity));
+            request_load(self, version, batcher, plan);
+          },
+          [=](caf::error& err) {
+            load_failed(self, version, batcher,
+                        "no digest of model.pt for the response cache: " +
+                            to_api_error(err).message);
           });
 }
 
@@ -332,15 +387,21 @@ router_actor spawn_router(caf::actor_system& system, router_settings settings) {
         self->quit(msg.reason);
         return;
       }
+      self->state.identities.erase(msg.source);
       on_batcher_exit(self, msg);
       quit_when_drained(self);
     });
     return {
         [=](atom::predict, predict_request& request) -> caf::result<predict_reply> {
-          auto chosen = self->state.versions.choose(request.version);
+          auto& st = self->state;
+          auto chosen = st.versions.choose(request.version);
           if (!chosen)
             return std::move(chosen.error());
-          return self->delegate(chosen->second, atom::predict_v, std::move(request));
+          const auto& [version, batcher] = *chosen;
+          if (auto key = cache_key_of(st, version, batcher, request))
+            return self->delegate(st.settings.cache, atom::predict_v, batcher,
+                                  std::move(*key), std::move(request));
+          return self->delegate(batcher, atom::predict_v, std::move(request));
         },
         [=](atom::status) { return status_of(self->state); },
         [=](atom::reload, const std::string& version) { return reload(self, version); },
@@ -351,6 +412,11 @@ router_actor spawn_router(caf::actor_system& system, router_settings settings) {
           // Rare: a broadcast beats remembering where each request went.
           for (const auto& [address, batcher] : self->state.batchers)
             self->send(batcher, atom::cancel_v, cancel_key);
+          // A request that went through the cache reaches its batcher from
+          // there: the cache passes the cancel on after it.
+          if (self->state.settings.cache &&
+              self->state.settings.config.response_cache.enable)
+            self->send(self->state.settings.cache, atom::cancel_v, cancel_key);
         },
     };
   };

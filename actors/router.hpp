@@ -2,8 +2,10 @@
 
 // The router: one per model. It owns the version table (version -> batcher,
 // state), picks a version for each request and delegates to its batcher, so
-// the router is not on the reply path. The table is actor state, changed only
-// inside the router's own handlers: no locks.
+// the router is not on the reply path. A model whose config.json enables the
+// response cache goes through the node's cache actor instead, keyed by the
+// chosen version and the digest of the model.pt its batcher loaded. The table
+// is actor state, changed only inside the router's own handlers: no locks.
 
 #include <chrono>
 #include <filesystem>
@@ -29,6 +31,9 @@ struct router_settings {
   bool fault_injection = false; // see instance_settings
   compute_defaults compute;     // the CPU budget and flags behind each version's plan
   std::shared_ptr<metrics> stats;
+  /// The node's response cache, asked instead of the batcher when the
+  /// model's config.json enables it; null: no cache.
+  response_cache_actor cache;
   /// When set, config.json could not be used: every version is failed with
   /// this reason and nothing is loaded.
   std::string config_error;

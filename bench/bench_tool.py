@@ -44,7 +44,8 @@
   bench_tool.py report RESULTS_DIR
       turns RESULTS_DIR/http.jsonl, raw-t*.json, bridge.json and edge.jsonl
       into the tables (stdout), RESULTS_DIR/results.md and results.json;
-      the protocol rows (issue 14) from http.jsonl's proto_* scenarios.
+      the protocol rows (issue 14) from http.jsonl's proto_* scenarios, the
+      response cache rows (issue 16) from its cache_* scenarios.
 """
 import base64
 import json
@@ -52,6 +53,7 @@ import os
 import sys
 from pathlib import Path
 
+import cache_bench
 import protocol_bench
 
 OPENCV_DATA = Path("/usr/share/doc/opencv-doc/examples/data")
@@ -925,6 +927,7 @@ def report(results_dir: str) -> None:
 
     edge_header, edge_rows, edge_targets = edge_report(rdir, all_runs)
     proto_header, proto_rows, proto_targets = protocol_bench.protocol_report(all_runs)
+    cache_header, cache_rows = cache_bench.cache_report(rdir, all_runs)
 
     def lines_of(target_list):
         return [f"  [{'PASS' if ok else 'MISS'}] {name}: {value}"
@@ -946,6 +949,10 @@ def report(results_dir: str) -> None:
         print("\nprotocols (issue 14), c=32, one server with digits and affine; "
               "ratios vs v1: median of the per-round ratios:")
         print(render_text(proto_header, proto_rows))
+    if cache_rows:
+        print("\nresponse cache (issue 16), digits repeated, c=32; ratios vs no cache: "
+              "median of the per-round ratios:")
+        print(render_text(cache_header, cache_rows))
     if target_lines:
         print("\ntargets (issue 3):")
         print("\n".join(target_lines))
@@ -966,6 +973,8 @@ def report(results_dir: str) -> None:
            if edge_rows else "")
         + ("## Protocols (issue 14)\n\n" + render_md(proto_header, proto_rows) + "\n\n"
            if proto_rows else "")
+        + ("## Response cache (issue 16)\n\n" + render_md(cache_header, cache_rows) + "\n\n"
+           if cache_rows else "")
         + ("## Targets (issue 3)\n\n" + "\n".join(f"- {line.strip()}" for line in target_lines)
            + "\n\n" if target_lines else "")
         + ("## Targets (issue 13, the HTTP edge)\n\n"

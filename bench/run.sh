@@ -14,6 +14,9 @@
 # Then the protocol rows (issue 14, bench/protocol_rows.sh): digits and affine
 # over v1 JSON, Open Inference Protocol JSON and binary over HTTP, and OIP
 # gRPC (bench/grpc_load, a C++ asynchronous client), on one server.
+# Then the response cache rows (issue 16, bench/cache_rows.sh): a repeated
+# digits request without a cache, with the memory cache and with the Redis
+# cache (a redis-server started here), as ratios to no cache.
 # Then the CPU-default rows (issue 17, bench/cpu_rows.sh): untuned resnet18
 # against in-process libtorch at 2 threads, untuned digits against its tuned
 # bundled config run the old way (1 instance, 1 thread).
@@ -23,7 +26,8 @@
 #                     [--variants] [--wait-quiet N] [--rounds N] [--no-install]
 #                     [--edge-only | --no-edge] [--edge-conns N] [--idle-conns N]
 #                     [--idle-seconds N] [--probes N] [--probe-timeout N]
-#                     [--protocols-only | --no-protocols] [--cpu-only | --no-cpu]
+#                     [--protocols-only | --no-protocols] [--cache-only | --no-cache]
+#                     [--cpu-only | --no-cpu]
 #   --seconds N        measured seconds of each wrk run (default 10)
 #   --warmup N         seconds of the discarded wrk run before it (default 2; 0 = none)
 #   --raw-seconds N    seconds of each raw libtorch measurement (default 5)
@@ -45,6 +49,8 @@
 #   --no-edge          skip the HTTP edge rows
 #   --protocols-only   run only the protocol rows (issue 14)
 #   --no-protocols     skip the protocol rows
+#   --cache-only       run only the response cache rows (issue 16)
+#   --no-cache         skip the response cache rows
 #   --cpu-only         run only the CPU-default rows (issue 17)
 #   --no-cpu           skip the CPU-default rows
 #   --edge-conns N     fairness: busy keep-alive connections (wrk) on digits
@@ -91,6 +97,7 @@ wrk_threads=2
 run_main=1
 run_edge=1
 run_protocols=1
+run_cache=1
 run_cpu=1
 edge_conns=600
 idle_conns=3000
@@ -117,9 +124,11 @@ while (( $# )); do
         --variants) variants=1; shift ;;
         --wait-quiet) positive "$1" "${2-}"; wait_quiet=$2; shift 2 ;;
         --rounds) positive "$1" "${2-}"; rounds=$2; shift 2 ;;
-        --edge-only) run_main=0; run_edge=1; run_protocols=0; run_cpu=0; shift ;;
-        --protocols-only) run_main=0; run_edge=0; run_protocols=1; run_cpu=0; shift ;;
-        --cpu-only) run_main=0; run_edge=0; run_protocols=0; run_cpu=1; shift ;;
+        --edge-only) run_main=0; run_edge=1; run_protocols=0; run_cache=0; run_cpu=0; shift ;;
+        --protocols-only) run_main=0; run_edge=0; run_protocols=1; run_cache=0; run_cpu=0; shift ;;
+        --cache-only) run_main=0; run_edge=0; run_protocols=0; run_cache=1; run_cpu=0; shift ;;
+        --cpu-only) run_main=0; run_edge=0; run_protocols=0; run_cache=0; run_cpu=1; shift ;;
+        --no-cache) run_cache=0; shift ;;
         --no-protocols) run_protocols=0; shift ;;
         --no-cpu) run_cpu=0; shift ;;
         --no-edge) run_edge=0; shift ;;
@@ -134,7 +143,7 @@ while (( $# )); do
 done
 (( seconds > 0 )) || { echo "run.sh: --seconds must be > 0" >&2; exit 2; }
 (( rounds > 0 )) || { echo "run.sh: --rounds must be > 0" >&2; exit 2; }
-(( run_main || run_edge || run_protocols || run_cpu )) ||
+(( run_main || run_edge || run_protocols || run_cache || run_cpu )) ||
     { echo "run.sh: these --*-only / --no-* flags leave nothing to run" >&2; exit 2; }
 (( probes > 0 && probe_timeout > 0 && edge_conns > 0 )) ||
     { echo "run.sh: --probes, --probe-timeout and --edge-conns must be > 0" >&2; exit 2; }
@@ -173,6 +182,8 @@ trap 'exit 130' INT TERM
 if (( install )); then
     "$root/deploy/install-deps.sh" --bench
 fi
+(( run_cache )) && { command -v redis-server >/dev/null && command -v redis-cli >/dev/null ||
+    { echo "run.sh: redis-server and redis-cli not found (the cache rows use them)" >&2; exit 1; }; }
 for tool_name in wrk gunicorn curl; do
     command -v "$tool_name" >/dev/null || { echo "run.sh: $tool_name not found" >&2; exit 1; }
 done
@@ -242,6 +253,13 @@ if (( run_edge || run_protocols )); then
     make_repo repo-edge digits
     cp -r "$models/src/affine" "$models/repo-edge/affine"
 fi
+if (( run_cache )); then
+    # The same digits twice: `digitscached` with its response cache on.
+    make_repo repo-cache digits
+    cp -r "$models/src/digits" "$models/repo-cache/digitscached"
+    $tool config "$models/src/digits/config.json" "$models/repo-cache/digitscached/config.json" \
+        response_cache.enable=true
+fi
 
 # The load generator already shares the 2 cores with the server; anything else
 # busy on the machine skews every number, so measure and record it.
@@ -281,7 +299,7 @@ cat >"$results/meta.json" <<EOF
 {"seconds": $seconds, "warmup": $warmup, "raw_seconds": $raw_seconds,
  "torch_threads": "${torch_threads:-auto}", "http_threads": "${http_threads:-default}",
  "wrk_threads": $wrk_threads, "main_rows": $run_main, "edge_rows": $run_edge,
- "protocol_rows": $run_protocols,
+ "protocol_rows": $run_protocols, "cache_rows": $run_cache,
  "edge_conns": $edge_conns, "idle_conns": $idle_conns, "idle_seconds": $idle_seconds,
  "probes": $probes, "probe_timeout_s": $probe_timeout, "machine_busy_pct_at_start": $busy_pct, "wait_quiet_s": $wait_quiet, "rounds": $rounds, "peer_workers": 2, "nproc": $(nproc),
  "commit": "$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"}
@@ -552,6 +570,8 @@ edge_rows() {
 
 # shellcheck source=bench/protocol_rows.sh
 source "$root/bench/protocol_rows.sh"
+# shellcheck source=bench/cache_rows.sh
+source "$root/bench/cache_rows.sh"
 
 digits_body="$results/bodies/digits.json"
 resnet_body="$results/bodies/resnet18.json"
@@ -642,6 +662,7 @@ for (( round = 1; round <= rounds; round++ )); do
     if (( run_main )); then main_rows; fi
     if (( run_edge )); then edge_rows; fi
     if (( run_protocols )); then protocol_rows; fi
+    if (( run_cache )); then cache_rows; fi
     if (( run_cpu )); then cpu_rows; fi
 done
 
@@ -653,7 +674,7 @@ if (( run_main )); then
 fi
 
 echo
-if (( run_main || run_edge || run_protocols )); then
+if (( run_main || run_edge || run_protocols || run_cache )); then
     $tool report "$results"
 fi
 if (( run_cpu )); then

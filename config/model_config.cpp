@@ -163,6 +163,15 @@ public:
     return result;
   }
 
+  std::optional<bool> boolean(std::string_view key) const {
+    const json* value = find(key);
+    if (value == nullptr)
+      return std::nullopt;
+    if (!value->is_boolean())
+      fail(key, "must be true or false, got " + quote(*value));
+    return value->get<bool>();
+  }
+
   std::optional<std::string> string(std::string_view key) const {
     const json* value = find(key);
     if (value == nullptr)
@@ -416,7 +425,7 @@ std::map<std::string, int32_t> parse_traffic(const object_reader& root) {
 model_config parse_model_config(const json& document, const std::string& source) {
   object_reader root(document, source, "",
                      {"input", "output", "batching", "warmup", "instances", "threads",
-                      "default_version", "traffic"});
+                      "default_version", "traffic", "response_cache"});
   model_config config;
   config.input =
       parse_input(root.object("input", {"type", "height", "width", "channels", "color",
@@ -431,6 +440,9 @@ model_config parse_model_config(const json& document, const std::string& source)
   config.threads = root.integer<int32_t>("threads", 1, 1024).value_or(config.threads);
   config.default_version = parse_default_version(root);
   config.traffic = parse_traffic(root);
+  config.response_cache.enable = root.object("response_cache", {"enable"})
+                                     .boolean("enable")
+                                     .value_or(config.response_cache.enable);
   return config;
 }
 
@@ -439,12 +451,12 @@ bool operator==(const model_config& lhs, const model_config& rhs) {
     const auto& in = c.input;
     const auto& out = c.output;
     const auto& batching = c.batching;
-    return std::tie(in.type, in.height, in.width, in.channels, in.color, in.scale,
-                    in.mean, in.std, in.shape, out.type, out.top_k, out.labels,
-                    batching.max_batch_size, batching.max_queue_delay_us,
-                    batching.max_queue_size, batching.priority_levels,
-                    batching.max_priority_wait_us, c.warmup.batch_sizes, c.warmup.count,
-                    c.instances, c.threads, c.default_version, c.traffic);
+    return std::tie(
+        in.type, in.height, in.width, in.channels, in.color, in.scale, in.mean, in.std,
+        in.shape, out.type, out.top_k, out.labels, batching.max_batch_size,
+        batching.max_queue_delay_us, batching.max_queue_size, batching.priority_levels,
+        batching.max_priority_wait_us, c.warmup.batch_sizes, c.warmup.count, c.instances,
+        c.threads, c.default_version, c.traffic, c.response_cache.enable);
   };
   return fields(lhs) == fields(rhs);
 }

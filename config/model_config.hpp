@@ -59,6 +59,12 @@ struct warmup_config {
   int32_t count = 1;                   // times the sizes are run
 };
 
+/// `response_cache`: whether answers of this model are cached (see
+/// actors/response_cache.hpp); the store is the server's (--cache).
+struct response_cache_config {
+  bool enable = false;
+};
+
 struct model_config {
   input_spec input;
   output_spec output;
@@ -69,6 +75,7 @@ struct model_config {
   int32_t threads = 0; // intra-op threads of each instance; 0: by the CPU budget
   std::string default_version;            // empty: the highest version
   std::map<std::string, int32_t> traffic; // version -> weight
+  response_cache_config response_cache;
 };
 
 /// Equal settings: a reload with an equal config.json changes nothing.

@@ -12,6 +12,7 @@
 #include "grpc/oip_grpc_codec.hpp"
 #include "http/bridge.hpp"
 #include "http/door.hpp"
+#include "messages/digest.hpp"
 #include "protocols/oip_codec.hpp"
 #include "protocols/oip_repository.hpp"
 #include "protocols/standard_errors.hpp"
@@ -339,6 +340,8 @@ private:
       throw api_error{ec::deadline_exceeded, "the call's deadline has passed", {}};
     predict_request prediction{pinned, std::move(parsed_.input), timeout.count()};
     prediction.priority = parsed_.priority;
+    if (model_->spec.response_cache)
+      prediction.input_digest = tensor_digest(prediction.input);
     prediction.cancel_key = cancel_key_ = next_cancel_key();
     ask_async<predict_reply>(
         context.system, model_->predictor, timeout + reply_grace,

@@ -9,6 +9,7 @@
 #include "config/model_repository.hpp" // is_version_name, version_order
 #include "http/bridge.hpp"
 #include "http/edge_server.hpp"
+#include "messages/digest.hpp"
 
 namespace actorserve {
 
@@ -34,6 +35,9 @@ std::chrono::milliseconds remaining(std::chrono::steady_clock::time_point deadli
 predict_reply ask_prediction(caf::actor_system& system, const directory_entry& model,
                              predict_request request) {
   auto timeout = std::chrono::milliseconds{request.timeout_ms} + reply_grace;
+  // Digested here, on the door's thread, never on the scheduler's.
+  if (model.spec.response_cache)
+    request.input_digest = tensor_digest(request.input);
   // A client that leaves while its prediction waits withdraws it.
   request.cancel_key = next_cancel_key();
   edge_server::hangup_watch client_gone{
@@ -49,6 +53,8 @@ void set_reply_headers(httplib::Response& res, const predict_reply& reply) {
   res.set_header("X-Model-Version", reply.version);
   if (!reply.node.empty())
     res.set_header("X-Served-By", reply.node);
+  if (!reply.cache.empty())
+    res.set_header("X-Cache", reply.cache);
 }
 
 model_status status_of(const route_context& context, const std::string& model) {

@@ -67,11 +67,13 @@ std::chrono::milliseconds remaining(std::chrono::steady_clock::time_point deadli
 
 /// Asks the model's predictor for `request` within its timeout_ms (plus a
 /// grace that lets the batcher's own deadline answer arrive first); a client
-/// that leaves meanwhile withdraws it. Errors are thrown as api_error.
+/// that leaves meanwhile withdraws it. The input is digested for a model
+/// whose response cache is on. Errors are thrown as api_error.
 predict_reply ask_prediction(caf::actor_system& system, const directory_entry& model,
                              predict_request request);
 
-/// X-Model-Version and, in a cluster, X-Served-By of a reply.
+/// X-Model-Version, X-Cache ("hit" or "miss") for a model whose response
+/// cache is on and, in a cluster, X-Served-By of a reply.
 void set_reply_headers(httplib::Response& res, const predict_reply& reply);
 
 /// The model's status, from the registry (model_not_found when unknown).

@@ -101,6 +101,30 @@ using batcher_actor = caf::typed_actor<
     // uncomputed, a running one's result is dropped; it is answered `cancelled`.
     caf::reacts_to<atom::cancel, uint64_t>>;
 
+/// What one cached answer is stored under. The output options (top_k,
+/// raw_output) are not part of it although ../shared/API.md lists them: the
+/// cache stores the model's raw output tensor and every door renders it
+/// after the cache, so the options cannot change the stored value, and v1,
+/// OIP and TF Serving requests for the same input share one entry.
+struct response_cache_key {
+  std::string model;
+  std::string version;        // the version that answers (the router's choice)
+  std::string model_identity; // SHA-256 of that version's model.pt, as loaded
+  std::string input_digest;   // SHA-256 of the preprocessed input (the door's)
+};
+
+/// One per node: the response cache of the models that enable it (memory,
+/// or Redis shared by nodes). A router asks it instead of the batcher.
+using response_cache_actor = caf::typed_actor<
+    // Answers from the entry under the key ("hit"); else asks the batcher,
+    // stores its answer and replies with it ("miss"). When the store fails
+    // the request goes to the batcher all the same (counted as an error).
+    caf::replies_to<atom::predict, batcher_actor, response_cache_key,
+                    predict_request>::with<predict_reply>,
+    // Passes a cancel on to the batcher of the miss with this cancel key, if
+    // one waits: after the request itself, which the cache sent it first.
+    caf::reacts_to<atom::cancel, uint64_t>>;
+
 /// A traffic change: the default version ("" = highest available) and the
 /// weights of unpinned requests (empty = all to the default).
 struct traffic_split {
@@ -205,6 +229,12 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, replica& x) {
   return f(caf::meta::type_name("actorserve::replica"), x.node, x.router, x.versions,
            x.local);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, response_cache_key& x) {
+  return f(caf::meta::type_name("actorserve::response_cache_key"), x.model, x.version,
+           x.model_identity, x.input_digest);
 }
 
 template <class Inspector>

@@ -37,6 +37,7 @@ struct model_spec {
   input_spec input;
   output_spec output;
   std::vector<std::string> labels;
+  bool response_cache = false; // config.json enables it: doors digest the input
 };
 
 /// One predict call: a batch of preprocessed instances for one model.
@@ -47,6 +48,9 @@ struct predict_request {
   uint64_t cancel_key = 0; // set by the door that may cancel it; 0: cannot be cancelled
   int32_t priority =
       0; // 1: highest; 0: the model's lowest level (batching.priority_levels)
+  // SHA-256 of `input` (messages/digest.hpp), set by the door when the
+  // model's response cache is on; empty: the answer is neither looked up nor stored.
+  std::string input_digest{};
 };
 
 /// The answer to a predict_request: which version ran it, and its output
@@ -54,7 +58,8 @@ struct predict_request {
 struct predict_reply {
   std::string version;
   tensor output;
-  std::string node; // the node that ran it, when a replica set chose one
+  std::string node;    // the node that ran it, when a replica set chose one
+  std::string cache{}; // "hit" or "miss" when the response cache took part, else ""
 };
 
 /// How to present a model's output, from a request's `parameters`.
@@ -100,19 +105,19 @@ typename Inspector::result_type inspect(Inspector& f, tensor& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, model_spec& x) {
   return f(caf::meta::type_name("actorserve::model_spec"), x.name, x.input, x.output,
-           x.labels);
+           x.labels, x.response_cache);
 }
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, predict_request& x) {
   return f(caf::meta::type_name("actorserve::predict_request"), x.version, x.input,
-           x.timeout_ms, x.cancel_key, x.priority);
+           x.timeout_ms, x.cancel_key, x.priority, x.input_digest);
 }
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, predict_reply& x) {
-  return f(caf::meta::type_name("actorserve::predict_reply"), x.version, x.output,
-           x.node);
+  return f(caf::meta::type_name("actorserve::predict_reply"), x.version, x.output, x.node,
+           x.cache);
 }
 
 template <class Inspector>

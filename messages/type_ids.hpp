@@ -35,6 +35,8 @@ CAF_ADD_TYPE_ID(actorserve, (actorserve::hosted_model))
 CAF_ADD_TYPE_ID(actorserve, (actorserve::node_catalog))
 CAF_ADD_TYPE_ID(actorserve, (actorserve::replica))
 CAF_ADD_TYPE_ID(actorserve, (std::vector<actorserve::replica>))
+CAF_ADD_TYPE_ID(actorserve, (actorserve::response_cache_key))
+CAF_ADD_TYPE_ID(actorserve, (actorserve::response_cache_actor))
 
 CAF_END_TYPE_ID_BLOCK(actorserve)
 

@@ -323,6 +323,23 @@ TEST_F(model_config_test, warmup_defaults_values_and_rules) {
   expect_error(image + R"("warmup": [1]})", "warmup");
 }
 
+TEST_F(model_config_test, response_cache_is_off_unless_enabled) {
+  const std::string image = R"({"input": {"height": 1, "width": 1})";
+  EXPECT_FALSE(load(image + "}").response_cache.enable);
+  EXPECT_FALSE(load(image + R"(, "response_cache": {}})").response_cache.enable);
+  EXPECT_FALSE(
+      load(image + R"(, "response_cache": {"enable": false}})").response_cache.enable);
+  auto on = load(image + R"(, "response_cache": {"enable": true}})");
+  EXPECT_TRUE(on.response_cache.enable);
+  // Turning it on or off is a change: a reload applies it.
+  EXPECT_NE(on, load(image + "}"));
+  expect_error(image + R"(, "response_cache": {"enable": 1}})", "response_cache.enable");
+  expect_error(image + R"(, "response_cache": {"enable": "yes"}})",
+               "response_cache.enable");
+  expect_error(image + R"(, "response_cache": {"ttl_s": 5}})", "response_cache.ttl_s");
+  expect_error(image + R"(, "response_cache": true})", "response_cache");
+}
+
 TEST_F(model_config_test, equal_configs_compare_equal) {
   const std::string text =
       R"({"input": {"height": 2, "width": 2}, "output": {"top_k": 3}})";

@@ -57,18 +57,21 @@ TEST_F(messages_test, tensor_round_trips) {
 }
 
 TEST_F(messages_test, predict_request_and_reply_round_trip) {
-  predict_request request{"7", sample_tensor(), 1234, 0xfedcba9876543210, 2};
+  predict_request request{"7", sample_tensor(),     1234, 0xfedcba9876543210,
+                          2,   std::string(64, 'e')};
   for (const auto& copy : {round_trip(request), round_trip_in_message(request)}) {
     EXPECT_EQ(copy.version, "7");
+    EXPECT_EQ(copy.input_digest, request.input_digest);
     EXPECT_EQ(copy.priority, 2);
     EXPECT_EQ(copy.timeout_ms, 1234);
     EXPECT_EQ(copy.cancel_key, 0xfedcba9876543210);
     expect_equal(copy.input, request.input);
   }
-  predict_reply reply{"3", sample_tensor(), "node-b"};
+  predict_reply reply{"3", sample_tensor(), "node-b", "hit"};
   for (const auto& copy : {round_trip(reply), round_trip_in_message(reply)}) {
     EXPECT_EQ(copy.version, "3");
     EXPECT_EQ(copy.node, "node-b");
+    EXPECT_EQ(copy.cache, "hit");
     expect_equal(copy.output, reply.output);
   }
 }
@@ -88,8 +91,10 @@ TEST_F(messages_test, model_spec_round_trips_with_enums_and_labels) {
   spec.output.top_k = 3;
   spec.output.labels = "labels.txt";
   spec.labels = {"zero", "one"};
+  spec.response_cache = true;
   for (const auto& copy : {round_trip(spec), round_trip_in_message(spec)}) {
     EXPECT_EQ(copy.name, "digits");
+    EXPECT_TRUE(copy.response_cache);
     EXPECT_EQ(copy.input.type, input_kind::image);
     EXPECT_EQ(copy.input.color, color_order::bgr);
     EXPECT_EQ(copy.input.channels, 1);
@@ -102,6 +107,20 @@ TEST_F(messages_test, model_spec_round_trips_with_enums_and_labels) {
     EXPECT_EQ(copy.output.labels, "labels.txt");
     EXPECT_EQ(copy.labels, spec.labels);
   }
+}
+
+TEST_F(messages_test, response_cache_key_and_handle_round_trip) {
+  response_cache_key key{"digits", "2", std::string(64, 'a'), std::string(64, 'b')};
+  for (const auto& copy : {round_trip(key), round_trip_in_message(key)}) {
+    EXPECT_EQ(copy.model, "digits");
+    EXPECT_EQ(copy.version, "2");
+    EXPECT_EQ(copy.model_identity, key.model_identity);
+    EXPECT_EQ(copy.input_digest, key.input_digest);
+  }
+  auto cache = caf::actor_cast<response_cache_actor>(
+      system.spawn([]() -> caf::behavior { return {[](int) {}}; }));
+  EXPECT_EQ(round_trip_in_message(cache).address(), cache.address());
+  caf::anon_send_exit(cache, caf::exit_reason::user_shutdown);
 }
 
 TEST_F(messages_test, model_status_round_trips) {
