@@ -60,7 +60,8 @@ struct cancellation_test : ::testing::Test {
     settings.model = "slow";
     settings.version = "1";
     settings.batching = {max_batch, delay_us, 64};
-    settings.instance = {model_file().string(), {4}};
+    settings.instance.model_file = model_file().string();
+    settings.instance.input_row_shape = {4};
     settings.stats = stats;
     auto batcher = spawn_linked_batcher(self.ptr(), settings);
     self->request(batcher, 60s, atom::load_v)
