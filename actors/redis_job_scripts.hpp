@@ -22,7 +22,8 @@
 namespace actorserve::redis_job_scripts {
 
 /// Shared by every script: the clock, forgetting a job, purging expired ones
-/// (at most 100 per call, so a script never runs long).
+/// (at most 100 per call, so a script never runs long), and putting running
+/// jobs back at the front of their queues (the first of `ids` ends first).
 inline constexpr const char* prelude = R"lua(
 local P = 'actorserve:'
 local function now_ms()
@@ -40,6 +41,21 @@ end
 local function purge(now)
   local ids = redis.call('ZRANGEBYSCORE', P .. 'jobs', '-inf', now, 'LIMIT', 0, 100)
   for _, id in ipairs(ids) do forget(id) end
+end
+local function requeue(ids)
+  local requeued = 0
+  for i = #ids, 1, -1 do
+    local id = ids[i]
+    redis.call('ZREM', P .. 'leases', id)
+    local key = P .. 'job:' .. id
+    local job = redis.call('HMGET', key, 'state', 'model')
+    if job[1] == 'running' then
+      redis.call('HSET', key, 'state', 'queued')
+      redis.call('LPUSH', P .. 'queue:' .. job[2], id)
+      requeued = requeued + 1
+    end
+  end
+  return requeued
 end
 )lua";
 
@@ -139,19 +155,7 @@ return 1
 /// queued again at the front of their queues, in that order, unleased.
 /// Returns how many were running.
 inline constexpr const char* release = R"lua(
-local released = 0
-for i = #ARGV, 1, -1 do
-  local id = ARGV[i]
-  redis.call('ZREM', P .. 'leases', id)
-  local key = P .. 'job:' .. id
-  local job = redis.call('HMGET', key, 'state', 'model')
-  if job[1] == 'running' then
-    redis.call('HSET', key, 'state', 'queued')
-    redis.call('LPUSH', P .. 'queue:' .. job[2], id)
-    released = released + 1
-  end
-end
-return released
+return requeue(ARGV)
 )lua";
 
 /// ARGV: id. Returns the job's state, meta, result, error_code,
@@ -180,19 +184,8 @@ return 1
 /// Returns the number requeued.
 inline constexpr const char* reap = R"lua(
 local now = now_ms()
-local ids = redis.call('ZRANGEBYSCORE', P .. 'leases', '-inf', now, 'LIMIT', 0, 100)
-local requeued = 0
-for i = #ids, 1, -1 do
-  local id = ids[i]
-  redis.call('ZREM', P .. 'leases', id)
-  local key = P .. 'job:' .. id
-  local job = redis.call('HMGET', key, 'state', 'model')
-  if job[1] == 'running' then
-    redis.call('HSET', key, 'state', 'queued')
-    redis.call('LPUSH', P .. 'queue:' .. job[2], id)
-    requeued = requeued + 1
-  end
-end
+local requeued = requeue(
+  redis.call('ZRANGEBYSCORE', P .. 'leases', '-inf', now, 'LIMIT', 0, 100))
 purge(now)
 return requeued
 )lua";

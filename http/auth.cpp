@@ -12,8 +12,9 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <spdlog/spdlog.h>
+
+#include "messages/digest.hpp"
 
 namespace actorserve {
 
@@ -21,36 +22,6 @@ namespace {
 
 /// A key file larger than this is a mistake (a wrong path), not a key list.
 constexpr size_t max_key_file_bytes = 1024 * 1024;
-
-#if OPENSSL_VERSION_NUMBER >= 0x30000000L
-struct md_deleter {
-  void operator()(EVP_MD* md) const { EVP_MD_free(md); }
-};
-
-/// Fetched once: the implicit fetch of EVP_sha256() looks the algorithm up in
-/// the provider store (under a lock) on every call.
-const EVP_MD* sha256_md() {
-  static const std::unique_ptr<EVP_MD, md_deleter> md{
-      EVP_MD_fetch(nullptr, "SHA256", nullptr)};
-  if (!md)
-    throw std::runtime_error("OpenSSL has no SHA-256");
-  return md.get();
-}
-#else
-const EVP_MD* sha256_md() {
-  return EVP_sha256();
-}
-#endif
-
-std::array<unsigned char, 32> sha256(std::string_view text) {
-  std::array<unsigned char, 32> out{};
-  unsigned int length = 0;
-  if (EVP_Digest(text.data(), text.size(), out.data(), &length, sha256_md(), nullptr) !=
-          1 ||
-      length != out.size())
-    throw std::runtime_error("SHA-256 digest failed");
-  return out;
-}
 
 void cleanse(std::string& text) {
   if (!text.empty())
@@ -161,7 +132,7 @@ key_store::key_store(std::vector<std::string> predict_keys,
           spdlog::warn("{} key #{} of the configured key list is shorter than {} "
                        "characters; use long random keys",
                        to_string(granted), position, recommended_key_length);
-        list_entries_.push_back(entry{sha256(text), granted});
+        list_entries_.push_back(entry{sha256_of(text), granted});
       }
       cleanse(key);
     }
@@ -189,7 +160,7 @@ size_t key_store::key_count() const {
 role key_store::role_of(std::string_view presented_key) const {
   if (presented_key.empty())
     return role::none;
-  digest presented = sha256(presented_key);
+  digest presented = sha256_of(presented_key);
   std::shared_ptr<const table> keys = current();
   // Entries hold distinct digests, so at most one matches: OR-ing the masked
   // roles of all entries gives the match's role without branching on it.
@@ -259,7 +230,7 @@ std::optional<std::string> key_store::load_file_locked() {
       if (key.size() < recommended_key_length)
         spdlog::warn("{}{} key is shorter than {} characters; use long random keys",
                      where(), to_string(granted), recommended_key_length);
-      entries.push_back(entry{sha256(key), granted});
+      entries.push_back(entry{sha256_of(key), granted});
     }
     cleanse(content);
     if (failure)

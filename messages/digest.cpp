@@ -48,17 +48,22 @@ public:
       throw std::runtime_error("SHA-256 update failed");
   }
 
-  std::string hex() {
-    std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
+  std::array<unsigned char, 32> bytes() {
+    std::array<unsigned char, 32> digest{};
     unsigned int length = 0;
-    if (EVP_DigestFinal_ex(context_.get(), digest.data(), &length) != 1)
+    if (EVP_DigestFinal_ex(context_.get(), digest.data(), &length) != 1 ||
+        length != digest.size())
       throw std::runtime_error("SHA-256 final failed");
+    return digest;
+  }
+
+  std::string hex() {
     static constexpr char digits[] = "0123456789abcdef";
     std::string text;
-    text.reserve(length * 2);
-    for (unsigned int i = 0; i < length; ++i) {
-      text += digits[digest[i] >> 4];
-      text += digits[digest[i] & 0xf];
+    text.reserve(64);
+    for (unsigned char byte : bytes()) {
+      text += digits[byte >> 4];
+      text += digits[byte & 0xf];
     }
     return text;
   }
@@ -95,6 +100,12 @@ caf::expected<std::string> file_digest(const std::filesystem::path& file) {
   if (in.bad())
     return make_error(ec::internal, "cannot read " + file.string());
   return hash.hex();
+}
+
+std::array<unsigned char, 32> sha256_of(std::string_view text) {
+  sha256 hash;
+  hash.add(text.data(), text.size());
+  return hash.bytes();
 }
 
 } // namespace actorserve

@@ -41,25 +41,6 @@ void copy_slow_digits(const std::filesystem::path& repository, int64_t delay_us,
   testing::write_file(file, config.dump());
 }
 
-/// Equal up to float noise: a batch of 1 and a batch of 32 may round the
-/// last bits of a score differently; labels and order must be identical.
-void expect_same_answer(const json& job, const json& sync) {
-  EXPECT_EQ(job["model"], sync["model"]);
-  EXPECT_EQ(job["version"], sync["version"]);
-  ASSERT_EQ(job["predictions"].size(), sync["predictions"].size());
-  for (size_t p = 0; p < sync["predictions"].size(); ++p) {
-    const auto& a = job["predictions"][p];
-    const auto& b = sync["predictions"][p];
-    EXPECT_EQ(a["label"], b["label"]);
-    ASSERT_EQ(a["top_k"].size(), b["top_k"].size());
-    for (size_t k = 0; k < b["top_k"].size(); ++k) {
-      EXPECT_EQ(a["top_k"][k]["index"], b["top_k"][k]["index"]);
-      EXPECT_NEAR(a["top_k"][k]["score"].get<double>(),
-                  b["top_k"][k]["score"].get<double>(), 1e-5);
-    }
-  }
-}
-
 json wait_for_job(httplib::Client& client, const std::string& id) {
   for (int attempt = 0; attempt < 600; ++attempt) {
     auto answer = testing::get_json(client, "/api/v1/jobs/" + id);
@@ -106,7 +87,7 @@ TEST(jobs_e2e, two_hundred_jobs_at_once_all_succeed_and_equal_the_sync_answers) 
   for (size_t i = 0; i < ids.size(); ++i) {
     auto job = wait_for_job(client, ids[i]);
     ASSERT_EQ(job["status"], "succeeded") << job.dump();
-    expect_same_answer(job["result"], sync[i]);
+    testing::expect_same_answer(job["result"], sync[i]);
   }
   // Forgetting a finished job: 204, then 404.
   auto forgotten = client.Delete(("/api/v1/jobs/" + ids[0]).c_str());

@@ -54,26 +54,6 @@ void expect_slow_answer(const json& job, int tag, int rows) {
     EXPECT_EQ(predictions[row]["output"], json({tag, row, 0, 0})) << job.dump();
 }
 
-/// Equal up to float noise: a job may be batched with other requests, which
-/// may round the last bits of a score differently; labels and order must be
-/// identical.
-void expect_same_answer(const json& job, const json& sync) {
-  EXPECT_EQ(job["model"], sync["model"]);
-  EXPECT_EQ(job["version"], sync["version"]);
-  ASSERT_EQ(job["predictions"].size(), sync["predictions"].size());
-  for (size_t p = 0; p < sync["predictions"].size(); ++p) {
-    const auto& a = job["predictions"][p];
-    const auto& b = sync["predictions"][p];
-    EXPECT_EQ(a["label"], b["label"]);
-    ASSERT_EQ(a["top_k"].size(), b["top_k"].size());
-    for (size_t k = 0; k < b["top_k"].size(); ++k) {
-      EXPECT_EQ(a["top_k"][k]["index"], b["top_k"][k]["index"]);
-      EXPECT_NEAR(a["top_k"][k]["score"].get<double>(),
-                  b["top_k"][k]["score"].get<double>(), 1e-5);
-    }
-  }
-}
-
 json wait_for_job(httplib::Client& client, const std::string& id,
                   std::chrono::seconds patience = 30s) {
   auto until = std::chrono::steady_clock::now() + patience;
@@ -178,7 +158,7 @@ TEST_F(redis_jobs_e2e,
   for (size_t i = 0; i < digit_jobs.size(); ++i) {
     auto job = testing::get_json(client_again, "/api/v1/jobs/" + digit_jobs[i]);
     ASSERT_EQ(job.status, 200) << job.body.dump();
-    expect_same_answer(job.body["result"], sync[i]);
+    testing::expect_same_answer(job.body["result"], sync[i]);
   }
   for (int tag = 0; tag < 4; ++tag)
     expect_slow_answer(wait_for_job(client_again, slow_jobs[tag]), tag, 6);
@@ -279,7 +259,7 @@ TEST_F(redis_jobs_e2e, redis_away_answers_503_on_job_routes_while_predictions_go
   ASSERT_EQ(resumed.status, 202) << resumed.body.dump();
   auto job = wait_for_job(client, resumed.body["job_id"]);
   ASSERT_EQ(job["status"], "succeeded") << job.dump();
-  expect_same_answer(job["result"], sync.body);
+  testing::expect_same_answer(job["result"], sync.body);
 }
 
 } // namespace

@@ -1,5 +1,7 @@
 #include "tests/test_support.hpp"
 
+#include <gtest/gtest.h>
+
 #include <atomic>
 #include <csignal>
 #include <cstdio>
@@ -291,6 +293,23 @@ http_answer post_json(httplib::Client& client, const std::string& path,
 http_answer get_json(httplib::Client& client, const std::string& path,
                      const httplib::Headers& headers) {
   return to_answer(client.Get(path.c_str(), headers));
+}
+
+void expect_same_answer(const nlohmann::json& job, const nlohmann::json& sync) {
+  EXPECT_EQ(job["model"], sync["model"]);
+  EXPECT_EQ(job["version"], sync["version"]);
+  ASSERT_EQ(job["predictions"].size(), sync["predictions"].size());
+  for (size_t p = 0; p < sync["predictions"].size(); ++p) {
+    const auto& a = job["predictions"][p];
+    const auto& b = sync["predictions"][p];
+    EXPECT_EQ(a["label"], b["label"]);
+    ASSERT_EQ(a["top_k"].size(), b["top_k"].size());
+    for (size_t k = 0; k < b["top_k"].size(); ++k) {
+      EXPECT_EQ(a["top_k"][k]["index"], b["top_k"][k]["index"]);
+      EXPECT_NEAR(a["top_k"][k]["score"].get<double>(),
+                  b["top_k"][k]["score"].get<double>(), 1e-5);
+    }
+  }
 }
 
 } // namespace actorserve::testing

@@ -112,4 +112,10 @@ http_answer post_json(httplib::Client& client, const std::string& path,
 http_answer get_json(httplib::Client& client, const std::string& path,
                      const httplib::Headers& headers = {});
 
+/// Expects a job's result to equal a synchronous answer for the same input,
+/// up to float noise: a job may be batched with other requests, which may
+/// round the last bits of a score differently; labels and order must be
+/// identical.
+void expect_same_answer(const nlohmann::json& job, const nlohmann::json& sync);
+
 } // namespace actorserve::testing
