@@ -15,6 +15,8 @@ import json
 import struct
 from pathlib import Path
 
+from row_stats import cpu_us, fmt, median, paired_ratio, rps, times
+
 # Each model's one input: name, OIP datatype, shape of the one-row request.
 INPUTS = {"digits": ("image", "BYTES", [1]), "affine": ("input", "FP32", [1, 2, 2])}
 PROTOCOLS = [  # scenario suffix, label
@@ -56,23 +58,6 @@ def write_bodies(out: Path, digit_png: bytes, affine_rows: list) -> None:
 # report
 # ---------------------------------------------------------------------------
 
-def _median(values):
-    ordered = sorted(v for v in values if v is not None)
-    n = len(ordered)
-    return None if n == 0 else (ordered[(n - 1) // 2] + ordered[n // 2]) / 2
-
-
-def _fmt(x, spec):
-    return "-" if x is None else format(x, spec)
-
-
-def _rps(row):
-    return row["requests"] / (row["duration_us"] / 1e6) if row["duration_us"] else None
-
-
-def _cpu_us(row):
-    return 1e6 * row["server_cpu_s"] / row["requests"] if row["requests"] else None
-
 
 def _client_us(row):
     return 1e6 * row["wrk_cpu_s"] / row["requests"] if row["requests"] else None
@@ -81,17 +66,6 @@ def _client_us(row):
 def _by_round(runs, model, protocol):
     return {r["round"]: r for r in runs
             if r["scenario"] == f"proto_{model}_{protocol}" and r["server"] == "actorserve"}
-
-
-def _paired_ratio(rounds_a, rounds_b, metric):
-    """Median over the rounds of metric(a) / metric(b), each round's pair
-    measured minutes apart (the machine's load moves less within a round)."""
-    ratios = []
-    for key in rounds_a.keys() & rounds_b.keys():
-        a, b = metric(rounds_a[key]), metric(rounds_b[key])
-        if a is not None and b:
-            ratios.append(a / b)
-    return _median(ratios)
 
 
 def protocol_report(all_runs: list):
@@ -109,37 +83,33 @@ def protocol_report(all_runs: list):
             runs = list(rounds[protocol].values())
             if not runs:
                 continue
-            m = {"rps": _median(_rps(r) for r in runs),
-                 "p50": _median(r["p50_us"] / 1000 for r in runs),
-                 "p99": _median(r["p99_us"] / 1000 for r in runs),
-                 "cpu": _median(_cpu_us(r) for r in runs),
-                 "cores": _median(r["server_cpu_s"] / (r["duration_us"] / 1e6) for r in runs),
-                 "client": _median(_client_us(r) for r in runs),
+            m = {"rps": median(rps(r) for r in runs),
+                 "p50": median(r["p50_us"] / 1000 for r in runs),
+                 "p99": median(r["p99_us"] / 1000 for r in runs),
+                 "cpu": median(cpu_us(r) for r in runs),
+                 "cores": median(r["server_cpu_s"] / (r["duration_us"] / 1e6) for r in runs),
+                 "client": median(_client_us(r) for r in runs),
                  "bad": sum(r["non2xx"] + r["connect_errors"] + r["read_errors"]
                             + r["write_errors"] + r["timeouts"] for r in runs),
-                 "rps_ratio": _paired_ratio(rounds[protocol], v1, _rps),
-                 "cpu_ratio": _paired_ratio(rounds[protocol], v1, _cpu_us)}
+                 "rps_ratio": paired_ratio(rounds[protocol], v1, rps),
+                 "cpu_ratio": paired_ratio(rounds[protocol], v1, _cpu_us)}
             medians[protocol] = m
             note = f"median of {len(runs)}" if len(runs) > 1 else ""
             if len(runs) > 1:
-                values = sorted(_rps(r) for r in runs)
+                values = sorted(rps(r) for r in runs)
                 note += f": {values[0]:.0f}..{values[-1]:.0f} req/s"
-            others = _median(r.get("other_cores") for r in runs)
+            others = median(r.get("other_cores") for r in runs)
             if others is not None:
                 note += (", " if note else "") + f"other processes {others:.2f} cores"
-            rows.append([model, label, _fmt(m["rps"], ".0f"), _fmt(m["p50"], ".2f"),
-                         _fmt(m["p99"], ".2f"), _fmt(m["cpu"], ".1f"), _fmt(m["cores"], ".2f"),
-                         _fmt(m["client"], ".1f"),
+            rows.append([model, label, fmt(m["rps"], ".0f"), fmt(m["p50"], ".2f"),
+                         fmt(m["p99"], ".2f"), fmt(m["cpu"], ".1f"), fmt(m["cores"], ".2f"),
+                         fmt(m["client"], ".1f"),
                          str(m["bad"]),
-                         "-" if protocol == "v1" else _x(m["rps_ratio"]),
-                         "-" if protocol == "v1" else _x(m["cpu_ratio"]),
+                         "-" if protocol == "v1" else times(m["rps_ratio"]),
+                         "-" if protocol == "v1" else times(m["cpu_ratio"]),
                          note])
         targets += _model_targets(model, rounds, medians)
     return header, rows, targets
-
-
-def _x(ratio):
-    return "-" if ratio is None else f"{ratio:.2f}x"
 
 
 def _model_targets(model, rounds, medians):
@@ -148,14 +118,14 @@ def _model_targets(model, rounds, medians):
     if model == "affine" and have("v1", "oipbin"):
         ratio = medians["oipbin"]["rps_ratio"]
         targets.append(("affine: OIP binary req/s >= v1 JSON", ratio is not None and ratio >= 1.0,
-                        f"{_x(ratio)} (server CPU/req {_x(medians['oipbin']['cpu_ratio'])})"))
+                        f"{times(ratio)} (server CPU/req {times(medians['oipbin']['cpu_ratio'])})"))
     http = [p for p in HTTP_PROTOCOLS if p in medians]
     if "grpc" in medians and http:
-        ratios = {p: _paired_ratio(rounds["grpc"], rounds[p], _rps) for p in http}
+        ratios = {p: paired_ratio(rounds["grpc"], rounds[p], rps) for p in http}
         worst = min(ratios, key=lambda p: ratios[p] or 0.0)
         ok = all(r is not None and r >= 1.0 for r in ratios.values())
         targets.append((f"{model}: gRPC req/s >= every HTTP door's", ok,
-                        ", ".join(f"{_x(ratios[p])} {p}" for p in http)
+                        ", ".join(f"{times(ratios[p])} {p}" for p in http)
                         + f" (lowest against {worst})"))
     if model == "digits" and "v1" in medians:
         for protocol, label in PROTOCOLS[1:]:
@@ -169,5 +139,5 @@ def _model_targets(model, rounds, medians):
                   and m["cpu_ratio"] is not None and m["cpu_ratio"] <= DIGITS_SLOWER_LIMIT)
             targets.append((f"digits: {label} per request <= {DIGITS_SLOWER_LIMIT:.2f}x v1 "
                             "(time and server CPU)", ok,
-                            f"time {_x(time_ratio)}, CPU {_x(m['cpu_ratio'])}"))
+                            f"time {times(time_ratio)}, CPU {times(m['cpu_ratio'])}"))
     return targets
