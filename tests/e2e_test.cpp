@@ -24,12 +24,8 @@ struct holdout_digit {
 
 std::vector<holdout_digit> load_holdout() {
   std::vector<holdout_digit> digits;
-  std::ifstream in{testing::digits_holdout_file()};
-  std::string line;
-  while (std::getline(in, line)) {
-    auto item = json::parse(line);
+  for (const auto& item : testing::holdout_digits())
     digits.push_back({item["label"].get<int>(), item["png"].get<std::string>()});
-  }
   return digits;
 }
 

@@ -15,15 +15,6 @@ namespace {
 using nlohmann::json;
 using namespace std::chrono_literals;
 
-std::vector<std::string> holdout_pngs(size_t count) {
-  std::vector<std::string> pngs;
-  std::ifstream in{testing::digits_holdout_file()};
-  std::string line;
-  while (pngs.size() < count && std::getline(in, line))
-    pngs.push_back(json::parse(line)["png"].get<std::string>());
-  return pngs;
-}
-
 std::string image_body(const std::string& png, const json& parameters = json::object()) {
   return json{{"instances", {{{"image", png}}}}, {"parameters", parameters}}.dump();
 }
@@ -56,7 +47,7 @@ TEST(jobs_e2e, two_hundred_jobs_at_once_all_succeed_and_equal_the_sync_answers) 
   testing::copy_model("digits", repository.path(), {"1"});
   testing::server_process server{
       {"--model-repository", repository.path().string(), "--log-level", "warn"}};
-  auto pngs = holdout_pngs(200);
+  auto pngs = testing::holdout_pngs(200);
   auto client = server.client();
   std::vector<json> sync(pngs.size());
   for (size_t i = 0; i < pngs.size(); ++i)
@@ -115,7 +106,7 @@ TEST(jobs_e2e, jobs_validate_like_predict_and_expire_after_their_ttl) {
       testing::post_json(client, "/api/v1/models/nothing/jobs", image_body("x")).status,
       404);
 
-  auto png = holdout_pngs(1).front();
+  auto png = testing::holdout_pngs(1).front();
   auto submitted =
       testing::post_json(client, "/api/v1/models/digits/jobs", image_body(png));
   ASSERT_EQ(submitted.status, 202);
@@ -133,7 +124,7 @@ TEST(jobs_e2e, a_cancelled_queued_job_never_runs) {
   testing::server_process server{{"--model-repository", repository.path().string(),
                                   "--log-level", "warn", "--max-running-jobs", "1"}};
   auto client = server.client();
-  auto png = holdout_pngs(1).front();
+  auto png = testing::holdout_pngs(1).front();
   auto first = testing::post_json(client, "/api/v1/models/digits/jobs", image_body(png));
   auto second = testing::post_json(client, "/api/v1/models/digits/jobs", image_body(png));
   ASSERT_EQ(first.status, 202);
@@ -160,7 +151,7 @@ TEST(jobs_e2e, jobs_queued_or_running_at_sigterm_finish_before_the_exit) {
   testing::server_process server{
       {"--model-repository", repository.path().string(), "--max-running-jobs", "1"}};
   auto client = server.client();
-  auto png = holdout_pngs(1).front();
+  auto png = testing::holdout_pngs(1).front();
   std::vector<std::string> ids;
   for (int i = 0; i < 6; ++i) {
     auto submitted =
@@ -191,7 +182,7 @@ TEST(jobs_e2e, a_full_queue_answers_503_and_deadlines_answer_504) {
   copy_slow_digits(repository.path(), 1'000'000, 2);
   testing::server_process server{
       {"--model-repository", repository.path().string(), "--log-level", "warn"}};
-  auto png = holdout_pngs(1).front();
+  auto png = testing::holdout_pngs(1).front();
   std::vector<std::thread> waiting;
   std::vector<int> statuses(2);
   for (int i = 0; i < 2; ++i)

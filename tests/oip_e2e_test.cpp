@@ -20,13 +20,6 @@ const std::string affine_infer =
     R"({"id": "a-1", "inputs": [{"name": "input", "shape": [1, 2, 2], "datatype": "FP32",
         "data": [1, 2, 3, 4]}]})";
 
-json first_holdout_digit() {
-  std::ifstream in{testing::digits_holdout_file()};
-  std::string line;
-  std::getline(in, line);
-  return json::parse(line);
-}
-
 /// A body of the binary tensor extension: `header` then `tensor`; the
 /// header's length goes in Inference-Header-Content-Length.
 std::pair<std::string, httplib::Headers> binary_body(const json& header,
@@ -119,7 +112,7 @@ TEST_F(oip_e2e_test, binary_infer_round_trip) {
 }
 
 TEST_F(oip_e2e_test, image_by_base64_and_by_binary_bytes_match_v1) {
-  auto digit = first_holdout_digit();
+  auto digit = testing::holdout_digits(1).at(0);
   auto png = digit["png"].get<std::string>();
   auto client = server().client();
   auto v1 = testing::post_json(
@@ -156,7 +149,7 @@ TEST_F(oip_e2e_test, image_by_base64_and_by_binary_bytes_match_v1) {
 }
 
 TEST_F(oip_e2e_test, classification_gives_the_held_out_digit) {
-  auto digit = first_holdout_digit();
+  auto digit = testing::holdout_digits(1).at(0);
   auto client = server().client();
   auto answer = testing::post_json(
       client, "/v2/models/digits/infer",

@@ -23,15 +23,6 @@ using nlohmann::json;
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
-std::vector<std::string> holdout_pngs(size_t count) {
-  std::vector<std::string> pngs;
-  std::ifstream in{testing::digits_holdout_file()};
-  std::string line;
-  while (pngs.size() < count && std::getline(in, line))
-    pngs.push_back(json::parse(line)["png"].get<std::string>());
-  return pngs;
-}
-
 std::string digit_body(const std::string& png) {
   return json{{"instances", {{{"image", png}}}}}.dump();
 }
@@ -131,7 +122,7 @@ TEST_F(redis_jobs_e2e,
        jobs_are_read_after_a_graceful_restart_and_equal_the_sync_answers) {
   auto a = start_node({"--max-running-jobs", "1"});
   auto client = a->client();
-  auto pngs = holdout_pngs(12);
+  auto pngs = testing::holdout_pngs(12);
   std::vector<json> sync;
   std::vector<std::string> digit_jobs;
   for (const auto& png : pngs) {
@@ -185,7 +176,7 @@ TEST_F(redis_jobs_e2e, any_node_reads_and_cancels_and_the_bounds_hold_across_nod
 
   // Four jobs stored: b refuses a fifth, whatever the model.
   auto full = testing::post_json(client_b, "/api/v1/models/digits/jobs",
-                                 digit_body(holdout_pngs(1).front()));
+                                 digit_body(testing::holdout_pngs(1).front()));
   EXPECT_EQ(full.status, 503) << full.body.dump();
   EXPECT_EQ(full.body["error"]["code"], "overloaded");
   EXPECT_EQ(full.headers.count("Retry-After"), 1u);
@@ -200,7 +191,7 @@ TEST_F(redis_jobs_e2e, any_node_reads_and_cancels_and_the_bounds_hold_across_nod
   auto again = client_a.Delete(("/api/v1/jobs/" + ids[3]).c_str());
   EXPECT_EQ(again->status, 404);
   // The room it left takes a digits job, run by either node.
-  auto digit = submit(client_b, "digits", digit_body(holdout_pngs(1).front()));
+  auto digit = submit(client_b, "digits", digit_body(testing::holdout_pngs(1).front()));
   EXPECT_EQ(wait_for_job(client_a, digit)["status"], "succeeded");
 
   for (int tag = 0; tag < 3; ++tag)
@@ -213,7 +204,7 @@ TEST_F(redis_jobs_e2e, any_node_reads_and_cancels_and_the_bounds_hold_across_nod
 TEST_F(redis_jobs_e2e, redis_away_answers_503_on_job_routes_while_predictions_go_on) {
   auto a = start_node({"--log-level", "warn", "--redis-timeout-ms", "300"});
   auto client = a->client();
-  auto png = holdout_pngs(1).front();
+  auto png = testing::holdout_pngs(1).front();
   auto before = submit(client, "digits", digit_body(png));
   ASSERT_EQ(wait_for_job(client, before)["status"], "succeeded");
 

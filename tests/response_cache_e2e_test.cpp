@@ -21,15 +21,6 @@ using nlohmann::json;
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
-/// The n-th held-out digit's base64 PNG.
-std::string holdout_png(int n) {
-  std::ifstream in{testing::digits_holdout_file()};
-  std::string line;
-  for (int i = 0; i <= n; ++i)
-    std::getline(in, line);
-  return json::parse(line)["png"];
-}
-
 std::string v1_body(const std::string& png, json parameters = json::object()) {
   return json{{"instances", {{{"image", png}}}}, {"parameters", parameters}}.dump();
 }
@@ -89,7 +80,7 @@ TEST(response_cache_e2e, memory_cache_answers_repeats_across_doors_and_counts_th
   testing::server_process server{server_args(repository.path())};
   auto client = server.client();
 
-  auto png = holdout_png(0);
+  auto png = testing::holdout_pngs(1).at(0);
   auto first = testing::post_json(client, digits_predict, v1_body(png));
   ASSERT_EQ(first.status, 200) << first.body.dump();
   EXPECT_EQ(header(first, "X-Cache"), "miss");
@@ -104,7 +95,7 @@ TEST(response_cache_e2e, memory_cache_answers_repeats_across_doors_and_counts_th
   EXPECT_EQ(top2.body["predictions"][0]["top_k"].size(), 2u) << top2.body.dump();
 
   // Another digit: asked through v1 first, then OIP and TF Serving hit its entry.
-  auto other = holdout_png(1);
+  auto other = testing::holdout_pngs(2).at(1);
   auto raw =
       testing::post_json(client, digits_predict, v1_body(other, {{"raw_output", true}}));
   EXPECT_EQ(header(raw, "X-Cache"), "miss");
@@ -145,7 +136,7 @@ TEST(response_cache_e2e, a_reload_of_a_changed_model_or_a_new_version_misses_fir
   enable_cache(digits);
   testing::server_process server{server_args(repository.path())};
   auto client = server.client();
-  auto body = v1_body(holdout_png(0));
+  auto body = v1_body(testing::holdout_pngs(1).at(0));
   auto ask = [&] {
     auto answer = testing::post_json(client, digits_predict, body);
     EXPECT_EQ(answer.status, 200) << answer.body.dump();
@@ -189,7 +180,7 @@ TEST(response_cache_e2e, redis_cache_is_shared_by_processes_and_survives_redis_l
   testing::server_process b{args};
   auto client_a = a.client();
   auto client_b = b.client();
-  auto body = v1_body(holdout_png(2));
+  auto body = v1_body(testing::holdout_pngs(3).at(2));
 
   auto on_a = testing::post_json(client_a, digits_predict, body);
   ASSERT_EQ(on_a.status, 200) << on_a.body.dump();

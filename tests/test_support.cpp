@@ -222,12 +222,24 @@ int server_process::wait_for_exit(std::chrono::seconds timeout) {
   return -1;
 }
 
-std::string first_digit_body() {
+std::vector<nlohmann::json> holdout_digits(size_t count) {
+  std::vector<nlohmann::json> digits;
   std::ifstream in{digits_holdout_file()};
   std::string line;
-  std::getline(in, line);
-  return nlohmann::json{{"instances", {{{"image", nlohmann::json::parse(line)["png"]}}}}}
-      .dump();
+  while (digits.size() < count && std::getline(in, line))
+    digits.push_back(nlohmann::json::parse(line));
+  return digits;
+}
+
+std::vector<std::string> holdout_pngs(size_t count) {
+  std::vector<std::string> pngs;
+  for (const auto& digit : holdout_digits(count))
+    pngs.push_back(digit["png"].get<std::string>());
+  return pngs;
+}
+
+std::string first_digit_body() {
+  return nlohmann::json{{"instances", {{{"image", holdout_pngs(1).at(0)}}}}}.dump();
 }
 
 command_result run_command(const std::string& command) {

@@ -4,6 +4,7 @@
 // a running actorserve process with a small HTTP client for end-to-end tests.
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <map>
 #include <string>
@@ -84,6 +85,14 @@ private:
   std::filesystem::path stderr_file_;
   temp_dir logs_;
 };
+
+/// The first `count` held-out digits (tools/make_models.py kept them out of
+/// training), each {"label": int, "png": base64 PNG}; fewer if there are not
+/// that many.
+std::vector<nlohmann::json> holdout_digits(size_t count = SIZE_MAX);
+
+/// The base64 PNGs of the first `count` held-out digits.
+std::vector<std::string> holdout_pngs(size_t count);
 
 /// The predict body of the first held-out digit (one PNG instance).
 std::string first_digit_body();

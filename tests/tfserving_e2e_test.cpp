@@ -14,13 +14,6 @@ namespace {
 
 using nlohmann::json;
 
-json first_holdout_digit() {
-  std::ifstream in{testing::digits_holdout_file()};
-  std::string line;
-  std::getline(in, line);
-  return json::parse(line);
-}
-
 class tfserving_e2e_test : public testing::served_suite<tfserving_e2e_test> {
 protected:
 };
@@ -41,7 +34,7 @@ TEST_F(tfserving_e2e_test, row_and_columnar_predict_equal_v1) {
 }
 
 TEST_F(tfserving_e2e_test, digit_predictions_are_v1_raw_outputs) {
-  auto png = first_holdout_digit()["png"].get<std::string>();
+  auto png = testing::holdout_digits(1).at(0)["png"].get<std::string>();
   auto client = server().client();
   auto v1 = testing::post_json(
       client, "/api/v1/models/digits/predict",
@@ -71,7 +64,7 @@ TEST_F(tfserving_e2e_test, status_metadata_and_errors) {
 }
 
 TEST_F(tfserving_e2e_test, python_requests_client_gets_the_same_answers) {
-  auto digit = first_holdout_digit();
+  auto digit = testing::holdout_digits(1).at(0);
   testing::temp_dir scratch;
   auto script = scratch.path() / "client.py";
   testing::write_file(script, R"(import json, sys, requests
