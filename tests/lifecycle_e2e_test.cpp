@@ -199,8 +199,9 @@ TEST_F(lifecycle_e2e, config_json_is_re_read_and_a_bad_one_changes_nothing) {
 
 TEST_F(lifecycle_e2e, warm_up_calls_count_in_the_load_time) {
   // `slow` spends about 50 ms of CPU per row: 8 rounds of batches of 1 and 2
-  // are 24 rows, about 1200 ms, where the default warm-up is one row (a load
-  // measured 260 ms with it, 1460 ms with 12 rows).
+  // are 24 rows, about 1200 ms (measured 994 to 1460 ms), where the default
+  // warm-up is one row (a load measured 260 ms with it). 600 ms lies well
+  // between the two.
   fs::copy(testing::test_repository() / "slow", repository.path() / "slow",
            fs::copy_options::recursive);
   auto file = repository.path() / "slow" / "config.json";
@@ -213,7 +214,7 @@ TEST_F(lifecycle_e2e, warm_up_calls_count_in_the_load_time) {
   ASSERT_EQ(status.status, 200);
   auto version = status.body["versions"][0];
   EXPECT_EQ(version["state"], "available");
-  EXPECT_GE(version["load_time_ms"].get<int64_t>(), 1000) << status.body.dump();
+  EXPECT_GE(version["load_time_ms"].get<int64_t>(), 600) << status.body.dump();
 }
 
 TEST_F(lifecycle_e2e, oip_repository_routes_load_and_unload) {
