@@ -7,7 +7,7 @@ actorserve_cache_requests_total in the /metrics taken around each run.
 """
 from pathlib import Path
 
-from row_stats import cpu_us, fmt, median, paired_ratio, rps, times
+from row_stats import cpu_us, fmt, median, paired_ratio, rps, spread_note, times
 
 ROWS = [  # scenario, label
     ("cache_off", "no cache (every request a forward call)"),
@@ -58,13 +58,7 @@ def cache_report(rdir: Path, all_runs: list):
         if not runs:
             continue
         hit_rate = median(_hit_rate(rdir, r) for r in runs)
-        note = f"median of {len(runs)}" if len(runs) > 1 else ""
-        if len(runs) > 1:
-            values = sorted(rps(r) for r in runs)
-            note += f": {values[0]:.0f}..{values[-1]:.0f} req/s"
-        others = median(r.get("other_cores") for r in runs)
-        if others is not None:
-            note += (", " if note else "") + f"other processes {others:.2f} cores"
+        note = spread_note(runs)
         rows.append([label, fmt(median(rps(r) for r in runs), ".0f"),
                      fmt(median(r["p50_us"] / 1000 for r in runs), ".2f"),
                      fmt(median(_p99(r) for r in runs), ".2f"),

@@ -15,7 +15,7 @@ import json
 import struct
 from pathlib import Path
 
-from row_stats import cpu_us, fmt, median, paired_ratio, rps, times
+from row_stats import cpu_us, fmt, median, paired_ratio, rps, spread_note, times
 
 # Each model's one input: name, OIP datatype, shape of the one-row request.
 INPUTS = {"digits": ("image", "BYTES", [1]), "affine": ("input", "FP32", [1, 2, 2])}
@@ -92,15 +92,9 @@ def protocol_report(all_runs: list):
                  "bad": sum(r["non2xx"] + r["connect_errors"] + r["read_errors"]
                             + r["write_errors"] + r["timeouts"] for r in runs),
                  "rps_ratio": paired_ratio(rounds[protocol], v1, rps),
-                 "cpu_ratio": paired_ratio(rounds[protocol], v1, _cpu_us)}
+                 "cpu_ratio": paired_ratio(rounds[protocol], v1, cpu_us)}
             medians[protocol] = m
-            note = f"median of {len(runs)}" if len(runs) > 1 else ""
-            if len(runs) > 1:
-                values = sorted(rps(r) for r in runs)
-                note += f": {values[0]:.0f}..{values[-1]:.0f} req/s"
-            others = median(r.get("other_cores") for r in runs)
-            if others is not None:
-                note += (", " if note else "") + f"other processes {others:.2f} cores"
+            note = spread_note(runs)
             rows.append([model, label, fmt(m["rps"], ".0f"), fmt(m["p50"], ".2f"),
                          fmt(m["p99"], ".2f"), fmt(m["cpu"], ".1f"), fmt(m["cores"], ".2f"),
                          fmt(m["client"], ".1f"),

@@ -33,3 +33,16 @@ def paired_ratio(rounds_a, rounds_b, metric):
         if a is not None and b:
             ratios.append(a / b)
     return median(ratios)
+
+
+def spread_note(runs):
+    """How many runs a median is of, their req/s range, and the CPU other
+    processes took meanwhile."""
+    note = f"median of {len(runs)}" if len(runs) > 1 else ""
+    if len(runs) > 1:
+        values = sorted(rps(r) for r in runs)
+        note += f": {values[0]:.0f}..{values[-1]:.0f} req/s"
+    others = median(r.get("other_cores") for r in runs)
+    if others is not None:
+        note += (", " if note else "") + f"other processes {others:.2f} cores"
+    return note
